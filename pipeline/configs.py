@@ -1,0 +1,98 @@
+"""The pipeline's configuration: every default in one place, every field a command-line flag.
+
+`PipelineConfig` holds the settings; `add_flags` turns its fields into `--kebab-case` flags
+(with their help text and defaults) and `from_flags` reads them back, so the local and the
+Kubeflow runners share one definition.
+"""
+import argparse
+import dataclasses
+import os
+import shlex
+from typing import List
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_DATA_DIR = os.path.join(REPO_ROOT, 'data', 'movielens', 'ml-100k')
+DEFAULT_OUTPUT_DIR = os.path.join(REPO_ROOT, 'outputs')
+
+# DirectRunner mode for the local runner's Beam components, chosen by
+# bench/beam_direct_runner.py on a 2-core machine (see the README's figures).
+DEFAULT_BEAM_ARGS = ('--direct_running_mode=in_memory', '--direct_num_workers=1')
+
+
+def _field(default, help_text: str):
+  if isinstance(default, (list, tuple)):
+    return dataclasses.field(default_factory=lambda: list(default), metadata={'help': help_text})
+  return dataclasses.field(default=default, metadata={'help': help_text})
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+  """Everything a run can be told; the defaults are the recommended local run."""
+  pipeline_name: str = _field('movielens-tfx', 'name of the pipeline in ML Metadata')
+  data_dir: str = _field(DEFAULT_DATA_DIR,
+                         'directory of one MovieLens release (100k, 1M, 20M/25M layouts)')
+  output_dir: str = _field(DEFAULT_OUTPUT_DIR,
+                           'where a local run writes; the paths below default to inside it')
+  pipeline_root: str = _field('', 'root of the artifacts (default: OUTPUT_DIR/pipeline_root)')
+  metadata_path: str = _field('', 'SQLite ML Metadata file '
+                              '(default: OUTPUT_DIR/metadata.sqlite)')
+  layout: str = _field('auto', "data layout, or 'auto' to detect it from the file names")
+  eval_percent: int = _field(20, 'percentage of ratings in the eval split (stable hash)')
+  max_bad_rows: int = _field(0, 'unusable input rows that may be skipped (and reported) '
+                             'before the run fails')
+  beam_args: List[str] = _field(DEFAULT_BEAM_ARGS, 'Beam pipeline arguments, as one '
+                                'shell-quoted string')
+  enable_cache: bool = _field(True, "reuse a component's earlier outputs when its inputs "
+                              'and settings are unchanged')
+
+  def __post_init__(self):
+    for name in ('data_dir', 'output_dir'):
+      setattr(self, name, _absolute(getattr(self, name)))
+    self.pipeline_root = _absolute(self.pipeline_root) or os.path.join(
+        self.output_dir, 'pipeline_root')
+    self.metadata_path = _absolute(self.metadata_path) or os.path.join(
+        self.output_dir, 'metadata.sqlite')
+
+  @property
+  def logs_dir(self) -> str:
+    return os.path.join(self.output_dir, 'logs')
+
+
+def _absolute(path: str) -> str:
+  """A local path made absolute; URIs such as gs://bucket/x and '' are kept as they are."""
+  if not path or '://' in path:
+    return path
+  return os.path.abspath(os.path.expanduser(path))
+
+
+def _flag(name: str) -> str:
+  return '--' + name.replace('_', '-')
+
+
+def _default(field: dataclasses.Field):
+  if field.default_factory is not dataclasses.MISSING:
+    return field.default_factory()
+  return field.default
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+  """Adds one flag per PipelineConfig field, showing its default."""
+  group = parser.add_argument_group('pipeline configuration (pipeline/configs.py)')
+  for field in dataclasses.fields(PipelineConfig):
+    default = _default(field)
+    help_text = field.metadata['help']
+    if field.type is bool:
+      group.add_argument(_flag(field.name), action=argparse.BooleanOptionalAction,
+                         default=default, help=f'{help_text} (default: %(default)s)')
+    elif field.type == List[str]:
+      group.add_argument(_flag(field.name), type=shlex.split, default=default,
+                         help=f'{help_text} (default: "{shlex.join(default)}")')
+    else:
+      group.add_argument(_flag(field.name), type=field.type, default=default,
+                         help=f'{help_text} (default: %(default)s)')
+
+
+def from_flags(args: argparse.Namespace) -> PipelineConfig:
+  """The PipelineConfig of parsed flags (paths left empty are derived from --output-dir)."""
+  values = {field.name: getattr(args, field.name) for field in dataclasses.fields(PipelineConfig)}
+  return PipelineConfig(**values)

@@ -1,0 +1,36 @@
+"""create_pipeline: the one definition of the pipeline, shared by every runner.
+
+ExampleGen over MovieLens -> StatisticsGen -> SchemaGen -> ExampleValidator -> ValidationGate
+"""
+from typing import Optional
+
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+
+from components.example_gen import MovieLensExampleGen
+from components.validation_gate import ValidationGate
+from pipeline.configs import PipelineConfig
+
+
+def create_pipeline(
+    config: PipelineConfig,
+    metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
+) -> tfx.dsl.Pipeline:
+  """The pipeline for `config`; runners add how and where it runs."""
+  example_gen = MovieLensExampleGen(
+      data_dir=config.data_dir, eval_percent=config.eval_percent, layout=config.layout,
+      max_bad_rows=config.max_bad_rows)
+  statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
+  schema_gen = tfx.components.SchemaGen(
+      statistics=statistics_gen.outputs['statistics'], infer_feature_shape=True)
+  example_validator = tfx.components.ExampleValidator(
+      statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
+  validation_gate = ValidationGate(anomalies=example_validator.outputs['anomalies'])
+
+  return tfx.dsl.Pipeline(
+      pipeline_name=config.pipeline_name,
+      pipeline_root=config.pipeline_root,
+      components=[example_gen, statistics_gen, schema_gen, example_validator, validation_gate],
+      enable_cache=config.enable_cache,
+      metadata_connection_config=metadata_connection_config,
+      beam_pipeline_args=config.beam_args)

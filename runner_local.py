@@ -1,0 +1,57 @@
+"""Runs the pipeline on this machine: LocalDagRunner, Beam's DirectRunner, SQLite ML Metadata.
+
+    python runner_local.py                 # MovieLens 100k from data/movielens/ml-100k
+    python runner_local.py --help          # every setting, with its default
+"""
+import argparse
+import logging
+import os
+import sys
+
+# TensorFlow's C++ log (CUDA plug-in noise on a CPU machine); real failures still raise.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+from pipeline import configs, progress  # noqa: E402  (sets TF_USE_LEGACY_KERAS first)
+
+
+def parse_args(argv=None) -> configs.PipelineConfig:
+  parser = argparse.ArgumentParser(
+      description=__doc__.split('\n')[0],
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  configs.add_flags(parser)
+  return configs.from_flags(parser.parse_args(argv))
+
+
+def run(config: configs.PipelineConfig, reporter: progress.ComponentProgress) -> None:
+  from tfx import v1 as tfx  # imported after logging is set up: TFX logs on import
+  from pipeline.pipeline import create_pipeline
+
+  os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
+  metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+      config.metadata_path)
+  tfx.orchestration.LocalDagRunner().run(create_pipeline(config, metadata))
+
+
+def main(argv=None) -> int:
+  config = parse_args(argv)
+  reporter = progress.setup(config.logs_dir)
+  print(f'Pipeline {config.pipeline_name}: data {config.data_dir}\n'
+        f'  artifacts under {config.pipeline_root}\n'
+        f'  ML Metadata in {config.metadata_path}\n'
+        f'  full log in {reporter.log_path}')
+  try:
+    run(config, reporter)
+  except Exception as error:  # pylint: disable=broad-except
+    logging.getLogger('runner').error('The run failed', exc_info=True)  # to the log file
+    print(f'\nThe run failed: {type(error).__name__}: {error}\n'
+          f'(traceback and full log: {reporter.log_path})', file=sys.stderr)
+    return 1
+  ran = [c for c in reporter.finished if not c['cached']]
+  print(f'\nDone: {len(reporter.finished)} components, {len(ran)} ran, '
+        f'{len(reporter.finished) - len(ran)} reused from the cache. '
+        f'Artifacts: {config.pipeline_root}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,145 @@
+"""Small synthetic MovieLens releases, written in each layout the pipeline reads.
+
+`make_release` draws users, movies and ratings from a seeded generator; the writers lay the
+same release out as GroupLens 100k, RecBole's copy, GroupLens 1M or the CSV releases, so
+tests can check that every layout reads into the same rows.
+"""
+import dataclasses
+import os
+import random
+from typing import List
+
+GENRES_100K = ('unknown', 'Action', 'Adventure', 'Animation', "Children's", 'Comedy', 'Crime',
+               'Documentary', 'Drama', 'Fantasy', 'Film-Noir', 'Horror', 'Musical', 'Mystery',
+               'Romance', 'Sci-Fi', 'Thriller', 'War', 'Western')
+OCCUPATIONS = ('student', 'engineer', 'writer', 'educator', 'other')
+FIRST_TIMESTAMP = 874_724_710  # MovieLens 100k's first rating, 1997-09-20
+
+
+@dataclasses.dataclass
+class Movie:
+  movie_id: int
+  name: str  # the title without its year
+  year: int
+  genres: List[str]  # 100k spellings
+
+  @property
+  def title(self) -> str:
+    return f'{self.name} ({self.year})'
+
+
+@dataclasses.dataclass
+class User:
+  user_id: int
+  age: int
+  gender: str
+  occupation: str
+  zip_code: str
+
+
+@dataclasses.dataclass
+class Rating:
+  user_id: int
+  movie_id: int
+  rating: int
+  timestamp: int
+
+
+@dataclasses.dataclass
+class Release:
+  users: List[User]
+  movies: List[Movie]
+  ratings: List[Rating]
+
+
+def make_release(num_users: int = 30, num_movies: int = 40, num_ratings: int = 600,
+                 seed: int = 0) -> Release:
+  """A release with every user and at least most movies rated, and a latin-1 title."""
+  rng = random.Random(seed)
+  movies = [Movie(i, f'Movie {i}', 1990 + i % 10, rng.sample(GENRES_100K[1:], rng.randint(1, 3)))
+            for i in range(1, num_movies + 1)]
+  movies[0].name = 'Misérables, Les'  # outside ASCII: u.item is latin-1, RecBole's UTF-8
+  users = [User(i, rng.randint(7, 73), rng.choice('MF'), rng.choice(OCCUPATIONS),
+                f'{rng.randint(0, 99999):05d}') for i in range(1, num_users + 1)]
+  pairs = set()
+  while len(pairs) < num_ratings:
+    user = (len(pairs) % num_users) + 1  # every user rates
+    pairs.add((user, rng.randint(1, num_movies)))
+  ratings = [Rating(user, movie, rng.randint(1, 5), FIRST_TIMESTAMP + rng.randint(0, 10**7))
+             for user, movie in sorted(pairs)]
+  return Release(users, movies, ratings)
+
+
+def _write(path: str, lines: List[str], encoding: str = 'utf-8') -> str:
+  with open(path, 'wb') as file:
+    file.write(''.join(line + '\n' for line in lines).encode(encoding))
+  return path
+
+
+def write_grouplens_100k(release: Release, directory: str) -> str:
+  os.makedirs(directory, exist_ok=True)
+  _write(os.path.join(directory, 'u.data'),
+         [f'{r.user_id}\t{r.movie_id}\t{r.rating}\t{r.timestamp}' for r in release.ratings])
+  _write(os.path.join(directory, 'u.item'),
+         ['|'.join([str(m.movie_id), m.title, f'01-Jan-{m.year}', '', 'http://x']
+                   + ['1' if g in m.genres else '0' for g in GENRES_100K])
+          for m in release.movies], encoding='latin-1')
+  _write(os.path.join(directory, 'u.user'),
+         [f'{u.user_id}|{u.age}|{u.gender}|{u.occupation}|{u.zip_code}' for u in release.users])
+  return directory
+
+
+def write_recbole_100k(release: Release, directory: str) -> str:
+  os.makedirs(directory, exist_ok=True)
+  _write(os.path.join(directory, 'ml-100k.inter'),
+         ['user_id:token\titem_id:token\trating:float\ttimestamp:float']
+         + [f'{r.user_id}\t{r.movie_id}\t{r.rating}\t{r.timestamp}' for r in release.ratings])
+  _write(os.path.join(directory, 'ml-100k.item'),
+         ['item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq']
+         + [f'{m.movie_id}\t{m.name}\t{m.year}\t{" ".join(m.genres)}' for m in release.movies])
+  _write(os.path.join(directory, 'ml-100k.user'),
+         ['user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token']
+         + [f'{u.user_id}\t{u.age}\t{u.gender}\t{u.occupation}\t{u.zip_code}'
+            for u in release.users])
+  return directory
+
+
+def write_grouplens_1m(release: Release, directory: str) -> str:
+  """1M gives age groups (18 for 18-24, ...) and occupation codes (4 is college/grad student)."""
+  os.makedirs(directory, exist_ok=True)
+  _write(os.path.join(directory, 'ratings.dat'),
+         [f'{r.user_id}::{r.movie_id}::{r.rating}::{r.timestamp}' for r in release.ratings])
+  _write(os.path.join(directory, 'movies.dat'),
+         [f'{m.movie_id}::{m.title}::{"|".join(m.genres)}' for m in release.movies],
+         encoding='latin-1')
+  _write(os.path.join(directory, 'users.dat'),
+         [f'{u.user_id}::{u.gender}::{age_group(u.age)}::4::{u.zip_code}' for u in release.users])
+  return directory
+
+
+def write_grouplens_csv(release: Release, directory: str) -> str:
+  os.makedirs(directory, exist_ok=True)
+  _write(os.path.join(directory, 'ratings.csv'),
+         ['userId,movieId,rating,timestamp']
+         + [f'{r.user_id},{r.movie_id},{r.rating}.0,{r.timestamp}' for r in release.ratings])
+  _write(os.path.join(directory, 'movies.csv'),
+         ['movieId,title,genres']
+         + [f'{m.movie_id},"{m.title}",{"|".join(m.genres)}' for m in release.movies])
+  return directory
+
+
+def age_group(age: int) -> int:
+  return max(bound for bound in (1, 18, 25, 35, 45, 50, 56) if bound <= age)
+
+
+WRITERS = {
+    'grouplens-100k': write_grouplens_100k,
+    'recbole-100k': write_recbole_100k,
+    'grouplens-1m': write_grouplens_1m,
+    'grouplens-csv': write_grouplens_csv,
+}
+
+
+def append_line(path: str, line: str, encoding: str = 'utf-8') -> None:
+  with open(path, 'ab') as file:
+    file.write((line + '\n').encode(encoding))
