@@ -11,7 +11,7 @@ import sys
 # TensorFlow's C++ log (CUDA plug-in noise on a CPU machine); real failures still raise.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-from pipeline import configs, progress  # noqa: E402  (sets TF_USE_LEGACY_KERAS first)
+from pipeline import configs, metadata, progress  # noqa: E402  (sets TF_USE_LEGACY_KERAS)
 
 
 def parse_args(argv=None) -> configs.PipelineConfig:
@@ -48,8 +48,11 @@ def main(argv=None) -> int:
     return 1
   ran = [c for c in reporter.finished if not c['cached']]
   print(f'\nDone: {len(reporter.finished)} components, {len(ran)} ran, '
-        f'{len(reporter.finished) - len(ran)} reused from the cache. '
-        f'Artifacts: {config.pipeline_root}')
+        f'{len(reporter.finished) - len(ran)} reused from the cache. This run produced:')
+  store = metadata.connect(config.metadata_path)
+  for output in metadata.run_outputs(store, config.pipeline_name,
+                                     metadata.runs(store, config.pipeline_name)[-1]):
+    print(f'  {output.component}.{output.key} ({output.type}): {output.uri}')
   return 0
 
 

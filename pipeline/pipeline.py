@@ -21,8 +21,10 @@ def create_pipeline(
       data_dir=config.data_dir, eval_percent=config.eval_percent, layout=config.layout,
       max_bad_rows=config.max_bad_rows)
   statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
+  # The schema is inferred from train alone, so that eval is checked against it.
   schema_gen = tfx.components.SchemaGen(
-      statistics=statistics_gen.outputs['statistics'], infer_feature_shape=True)
+      statistics=statistics_gen.outputs['statistics'], infer_feature_shape=True,
+      exclude_splits=['eval'])
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
   validation_gate = ValidationGate(anomalies=example_validator.outputs['anomalies'])

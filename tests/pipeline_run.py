@@ -1,0 +1,56 @@
+"""Running the real pipeline from its entry point on synthetic data, and reading what it left."""
+import contextlib
+import dataclasses
+import glob
+import io
+import os
+from typing import Dict, List
+
+import tensorflow as tf
+
+import runner_local
+from pipeline import configs, metadata
+
+
+@dataclasses.dataclass
+class Run:
+  exit_code: int
+  stdout: str
+  stderr: str
+  config: configs.PipelineConfig
+
+  def outputs(self) -> Dict[str, metadata.Output]:
+    """The latest run's outputs, by 'Component.key'."""
+    store = metadata.connect(self.config.metadata_path)
+    run = metadata.runs(store, self.config.pipeline_name)[-1]
+    return {f'{o.component}.{o.key}': o
+            for o in metadata.run_outputs(store, self.config.pipeline_name, run)}
+
+
+def run_pipeline(data_dir: str, output_dir: str, *flags: str) -> Run:
+  """Runs runner_local.main as a user would, in-memory DirectRunner, and captures its output."""
+  argv = ['--data-dir', data_dir, '--output-dir', output_dir,
+          '--beam-args', '--direct_running_mode=in_memory --direct_num_workers=1', *flags]
+  out, err = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    exit_code = runner_local.main(argv)
+  return Run(exit_code, out.getvalue(), err.getvalue(), runner_local.parse_args(argv))
+
+
+def read_examples(examples_uri: str, split: str) -> List[tf.train.Example]:
+  files = sorted(glob.glob(os.path.join(examples_uri, f'Split-{split}', '*.gz')))
+  assert files, f'no examples in {examples_uri} split {split}'
+  return [tf.train.Example.FromString(record.numpy())
+          for record in tf.data.TFRecordDataset(files, compression_type='GZIP')]
+
+
+def feature_values(example: tf.train.Example) -> Dict[str, object]:
+  """An example as {name: value}, a single value unwrapped, bytes decoded."""
+  values = {}
+  for name, feature in example.features.feature.items():
+    kind = feature.WhichOneof('kind')
+    items = list(getattr(feature, kind).value)
+    if kind == 'bytes_list':
+      items = [item.decode() for item in items]
+    values[name] = items if name == 'movie_genres' else items[0]
+  return values

@@ -1,0 +1,104 @@
+"""The real pipeline, from runner_local's entry point, on synthetic MovieLens files."""
+import json
+import os
+
+import pytest
+from tensorflow_metadata.proto.v0 import schema_pb2
+from google.protobuf import text_format
+
+from components.example_gen import ingest
+from data import features as f
+from tests import synthetic
+from tests.pipeline_run import feature_values, read_examples, run_pipeline
+
+COMPONENTS = ('MovieLensExampleGen', 'StatisticsGen', 'SchemaGen', 'ExampleValidator',
+              'ValidationGate')
+TFDS_FEATURES = {f.USER_ID, f.MOVIE_ID, f.USER_RATING, f.TIMESTAMP, f.MOVIE_TITLE,
+                 f.MOVIE_GENRES, f.RAW_USER_AGE, f.BUCKETIZED_USER_AGE, f.USER_GENDER,
+                 f.USER_OCCUPATION_TEXT, f.USER_ZIP_CODE}
+
+
+@pytest.fixture(scope='module')
+def release():
+  return synthetic.make_release(num_users=30, num_movies=40, num_ratings=600)
+
+
+@pytest.fixture(scope='module')
+def first_run(release, tmp_path_factory):
+  root = tmp_path_factory.mktemp('pipeline')
+  data_dir = synthetic.write_grouplens_100k(release, str(root / 'ml-100k'))
+  return run_pipeline(data_dir, str(root / 'outputs'))
+
+
+def test_the_run_succeeds_and_prints_each_component(first_run):
+  assert first_run.exit_code == 0, first_run.stderr
+  for component in COMPONENTS:
+    assert f'] {component} finished in' in first_run.stdout
+  assert '600 ratings -> train' in first_run.stdout
+  assert 'catalog of 40 movies; 30 users; 0 bad rows skipped' in first_run.stdout
+  assert os.path.exists(first_run.config.metadata_path)
+
+
+def test_ml_metadata_records_every_output(first_run):
+  outputs = first_run.outputs()
+  assert set(outputs) == {'MovieLensExampleGen.examples', 'MovieLensExampleGen.catalog',
+                          'StatisticsGen.statistics', 'SchemaGen.schema',
+                          'ExampleValidator.anomalies'}
+  examples = outputs['MovieLensExampleGen.examples'].properties
+  assert json.loads(examples['split_names']) == ['train', 'eval']
+  assert examples['num_examples_train'] + examples['num_examples_eval'] == 600
+  assert examples['num_bad_rows_skipped'] == 0
+  assert examples['data_layout'] == 'grouplens-100k'
+  assert outputs['MovieLensExampleGen.catalog'].properties['num_movies'] == 40
+  for output in outputs.values():
+    assert output.state == 'COMPLETE' and os.path.isdir(output.uri)
+
+
+def test_examples_hold_every_rating_with_tfds_features(first_run, release):
+  uri = first_run.outputs()['MovieLensExampleGen.examples'].uri
+  by_split = {split: [feature_values(e) for e in read_examples(uri, split)]
+              for split in ('train', 'eval')}
+  examples = by_split['train'] + by_split['eval']
+  assert len(examples) == 600
+  assert {frozenset(e) for e in examples} == {frozenset(TFDS_FEATURES)}
+  assert sorted((e[f.USER_ID], e[f.MOVIE_ID]) for e in examples) == sorted(
+      (str(r.user_id), str(r.movie_id)) for r in release.ratings)
+  # A rating of the first movie carries its latin-1 title, genres and its user's features.
+  rating = next(r for r in release.ratings if r.movie_id == 1)
+  example = next(e for e in examples
+                 if (e[f.USER_ID], e[f.MOVIE_ID]) == (str(rating.user_id), '1'))
+  user = release.users[rating.user_id - 1]
+  assert example[f.MOVIE_TITLE] == release.movies[0].title == 'Misérables, Les (1991)'
+  assert example[f.MOVIE_GENRES] == sorted(f.genre_id(g) for g in release.movies[0].genres)
+  assert example[f.TIMESTAMP] == rating.timestamp
+  assert example[f.USER_RATING] == rating.rating
+  assert example[f.RAW_USER_AGE] == user.age
+  assert example[f.USER_GENDER] == int(user.gender == 'M')
+  assert example[f.USER_OCCUPATION_TEXT] == user.occupation
+  # The split is the stable hash: about 80/20, and each rating where its hash puts it.
+  assert 0.7 < len(by_split['train']) / 600 < 0.9
+  for split, bucket_ok in (('train', lambda b: b < 80), ('eval', lambda b: b >= 80)):
+    assert all(bucket_ok(ingest.split_bucket(e, 100)) for e in by_split[split])
+
+
+def test_the_catalog_holds_every_movie(first_run, release):
+  uri = first_run.outputs()['MovieLensExampleGen.catalog'].uri
+  movies = [feature_values(e) for e in read_examples(uri, 'catalog')]
+  assert sorted(m[f.MOVIE_TITLE] for m in movies) == sorted(m.title for m in release.movies)
+  assert {frozenset(m) for m in movies} == {frozenset({f.MOVIE_ID, f.MOVIE_TITLE,
+                                                       f.MOVIE_GENRES})}
+
+
+def test_schema_describes_every_feature(first_run):
+  uri = first_run.outputs()['SchemaGen.schema'].uri
+  with open(os.path.join(uri, 'schema.pbtxt')) as file:
+    schema = text_format.Parse(file.read(), schema_pb2.Schema())
+  assert {feature.name for feature in schema.feature} == TFDS_FEATURES
+
+
+def test_a_second_identical_run_is_served_from_the_cache(first_run):
+  again = run_pipeline(first_run.config.data_dir, first_run.config.output_dir)
+  assert again.exit_code == 0, again.stderr
+  assert 'Done: 5 components, 0 ran, 5 reused from the cache' in again.stdout
+  assert (again.outputs()['MovieLensExampleGen.examples'].uri
+          == first_run.outputs()['MovieLensExampleGen.examples'].uri)
