@@ -15,9 +15,7 @@ from pipeline import configs, metadata, progress  # noqa: E402  (sets TF_USE_LEG
 
 
 def parse_args(argv=None) -> configs.PipelineConfig:
-  parser = argparse.ArgumentParser(
-      description=__doc__.split('\n')[0],
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   configs.add_flags(parser)
   return configs.from_flags(parser.parse_args(argv))
 

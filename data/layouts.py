@@ -9,6 +9,7 @@ A new release is supported by adding a `Layout` to `LAYOUTS`; nothing else chang
 """
 import csv
 import dataclasses
+import functools
 import math
 import os
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
@@ -109,13 +110,23 @@ def _genres(names: Iterable[str]) -> List[int]:
     raise RowError(f'unknown genre {error.args[0]!r}; known: {", ".join(f.GENRES)}') from None
 
 
+_RATING_FIELDS = ('user id', 'movie id', 'rating', 'timestamp')
+
+
 def _rating_record(user: str, movie: str, rating: str, timestamp: str) -> Record:
   return {f.USER_ID: _id(user, 'user id'), f.MOVIE_ID: _id(movie, 'movie id'),
           f.USER_RATING: _rating(rating), f.TIMESTAMP: _timestamp(timestamp)}
 
 
-def _user_record(user: str, age: str, gender: str, occupation: str, zip_code: str) -> Record:
-  """A user of a release that gives ages in years (100k): raw and bucketized age."""
+def _delimited_rating(separator: str, line: str) -> Record:
+  """A rating line of user id, movie id, rating, timestamp (every release but the CSV ones)."""
+  return _rating_record(*_split(line, separator, _RATING_FIELDS))
+
+
+def _years_user(separator: str, line: str) -> Record:
+  """A user line of a release that gives ages in years (100k): raw and bucketized age."""
+  user, age, gender, occupation, zip_code = _split(
+      line, separator, ('user id', 'age', 'gender', 'occupation', 'zip code'))
   years = _age(age)
   return {f.USER_ID: _id(user, 'user id'), f.RAW_USER_AGE: years,
           f.BUCKETIZED_USER_AGE: f.bucketize_age(years), f.USER_GENDER: _gender(gender),
@@ -128,10 +139,6 @@ def _user_record(user: str, age: str, gender: str, occupation: str, zip_code: st
 _GENRES_100K = ('unknown', 'Action', 'Adventure', 'Animation', "Children's", 'Comedy',
                 'Crime', 'Documentary', 'Drama', 'Fantasy', 'Film-Noir', 'Horror', 'Musical',
                 'Mystery', 'Romance', 'Sci-Fi', 'Thriller', 'War', 'Western')
-
-
-def _grouplens_100k_rating(line: str) -> Record:
-  return _rating_record(*_split(line, '\t', ('user id', 'movie id', 'rating', 'timestamp')))
 
 
 def _grouplens_100k_movie(line: str) -> Record:
@@ -147,28 +154,18 @@ def _grouplens_100k_movie(line: str) -> Record:
           f.MOVIE_GENRES: _genres(g for g, flag in zip(_GENRES_100K, flags) if flag == '1')}
 
 
-def _grouplens_100k_user(line: str) -> Record:
-  user, age, gender, occupation, zip_code = _split(
-      line, '|', ('user id', 'age', 'gender', 'occupation', 'zip code'))
-  return _user_record(user, age, gender, occupation, zip_code)
-
-
 GROUPLENS_100K = Layout(
     name='grouplens-100k',
     description='GroupLens MovieLens 100k (u.data, u.item, u.user)',
-    ratings=Table('u.data', _grouplens_100k_rating),
+    ratings=Table('u.data', functools.partial(_delimited_rating, '\t')),
     movies=Table('u.item', _grouplens_100k_movie, encoding='latin-1'),
-    users=Table('u.user', _grouplens_100k_user))
+    users=Table('u.user', functools.partial(_years_user, '|')))
 
 
 # ---------------------------------------------------------------------------------------
 # RecBole's copy of MovieLens 100k: ml-100k.{inter,item,user}, tab-separated, typed header.
 # Titles lack their year, which comes separately; movie 267's title and year read 'unkonwn'
 # where GroupLens has the title 'unknown'.
-
-
-def _recbole_rating(line: str) -> Record:
-  return _rating_record(*_split(line, '\t', ('user id', 'movie id', 'rating', 'timestamp')))
 
 
 def _recbole_movie(line: str) -> Record:
@@ -182,21 +179,15 @@ def _recbole_movie(line: str) -> Record:
           f.MOVIE_GENRES: _genres(genres.split(' '))}
 
 
-def _recbole_user(line: str) -> Record:
-  user, age, gender, occupation, zip_code = _split(
-      line, '\t', ('user id', 'age', 'gender', 'occupation', 'zip code'))
-  return _user_record(user, age, gender, occupation, zip_code)
-
-
 RECBOLE_100K = Layout(
     name='recbole-100k',
     description="RecBole's copy of MovieLens 100k (ml-100k.inter, ml-100k.item, ml-100k.user)",
-    ratings=Table('ml-100k.inter', _recbole_rating,
+    ratings=Table('ml-100k.inter', functools.partial(_delimited_rating, '\t'),
                   header='user_id:token\titem_id:token\trating:float\ttimestamp:float'),
     movies=Table('ml-100k.item', _recbole_movie,
                  header='item_id:token\tmovie_title:token_seq\trelease_year:token\t'
                  'class:token_seq'),
-    users=Table('ml-100k.user', _recbole_user,
+    users=Table('ml-100k.user', functools.partial(_years_user, '\t'),
                 header='user_id:token\tage:token\tgender:token\toccupation:token\t'
                 'zip_code:token'))
 
@@ -211,10 +202,6 @@ _OCCUPATIONS_1M = (
     'farmer', 'homemaker', 'K-12 student', 'lawyer', 'programmer', 'retired', 'sales/marketing',
     'scientist', 'self-employed', 'technician/engineer', 'tradesman/craftsman', 'unemployed',
     'writer')
-
-
-def _grouplens_1m_rating(line: str) -> Record:
-  return _rating_record(*_split(line, '::', ('user id', 'movie id', 'rating', 'timestamp')))
 
 
 def _grouplens_1m_movie(line: str) -> Record:
@@ -242,7 +229,7 @@ def _grouplens_1m_user(line: str) -> Record:
 GROUPLENS_1M = Layout(
     name='grouplens-1m',
     description='GroupLens MovieLens 1M (ratings.dat, movies.dat, users.dat)',
-    ratings=Table('ratings.dat', _grouplens_1m_rating),
+    ratings=Table('ratings.dat', functools.partial(_delimited_rating, '::')),
     movies=Table('movies.dat', _grouplens_1m_movie, encoding='latin-1'),
     users=Table('users.dat', _grouplens_1m_user))
 
@@ -260,7 +247,7 @@ def _csv_fields(line: str, names: Tuple[str, ...]) -> List[str]:
 
 
 def _grouplens_csv_rating(line: str) -> Record:
-  return _rating_record(*_csv_fields(line, ('user id', 'movie id', 'rating', 'timestamp')))
+  return _rating_record(*_csv_fields(line, _RATING_FIELDS))
 
 
 def _grouplens_csv_movie(line: str) -> Record:

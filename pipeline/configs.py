@@ -42,8 +42,8 @@ class PipelineConfig:
                              'before the run fails')
   beam_args: List[str] = _field(DEFAULT_BEAM_ARGS, 'Beam pipeline arguments, as one '
                                 'shell-quoted string')
-  enable_cache: bool = _field(True, "reuse a component's earlier outputs when its inputs "
-                              'and settings are unchanged')
+  cache: bool = _field(True, "reuse a component's earlier outputs when its inputs and "
+                       'settings are unchanged (TFX caching)')
 
   def __post_init__(self):
     for name in ('data_dir', 'output_dir'):
@@ -81,15 +81,17 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
   for field in dataclasses.fields(PipelineConfig):
     default = _default(field)
     help_text = field.metadata['help']
+    if default != '':
+      help_text += ' (default: %(default)s)'
     if field.type is bool:
+      # BooleanOptionalAction shows the default itself.
       group.add_argument(_flag(field.name), action=argparse.BooleanOptionalAction,
-                         default=default, help=f'{help_text} (default: %(default)s)')
+                         default=default, help=field.metadata['help'])
     elif field.type == List[str]:
       group.add_argument(_flag(field.name), type=shlex.split, default=default,
-                         help=f'{help_text} (default: "{shlex.join(default)}")')
+                         help=help_text.replace('%(default)s', shlex.join(default)))
     else:
-      group.add_argument(_flag(field.name), type=field.type, default=default,
-                         help=f'{help_text} (default: %(default)s)')
+      group.add_argument(_flag(field.name), type=field.type, default=default, help=help_text)
 
 
 def from_flags(args: argparse.Namespace) -> PipelineConfig:

@@ -33,6 +33,6 @@ def create_pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=[example_gen, statistics_gen, schema_gen, example_validator, validation_gate],
-      enable_cache=config.enable_cache,
+      enable_cache=config.cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=config.beam_args)

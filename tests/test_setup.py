@@ -1,0 +1,43 @@
+"""Configuration flags and the set-up script's answer on a machine without Python 3.10."""
+import os
+import subprocess
+
+from pipeline import configs
+import runner_local
+
+ROOT = configs.REPO_ROOT
+
+
+def test_flags_override_defaults_and_paths_follow_the_output_dir(tmp_path):
+  config = runner_local.parse_args(['--output-dir', str(tmp_path), '--eval-percent', '10',
+                                    '--beam-args', '--direct_num_workers=2 --foo="a b"',
+                                    '--no-cache'])
+  assert config.pipeline_root == os.path.join(str(tmp_path), 'pipeline_root')
+  assert config.metadata_path == os.path.join(str(tmp_path), 'metadata.sqlite')
+  assert config.eval_percent == 10 and config.cache is False
+  assert config.beam_args == ['--direct_num_workers=2', '--foo=a b']
+
+
+def test_defaults_are_the_recommended_local_run():
+  config = runner_local.parse_args([])
+  assert config.data_dir == os.path.join(ROOT, 'data', 'movielens', 'ml-100k')
+  assert config.beam_args == list(configs.DEFAULT_BEAM_ARGS)
+  assert config.cache is True
+
+
+def test_relative_paths_become_absolute(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  config = runner_local.parse_args(['--data-dir', 'ml-1m', '--pipeline-root', 'gs://b/root'])
+  assert config.data_dir == os.path.join(str(tmp_path), 'ml-1m')
+  assert config.pipeline_root == 'gs://b/root'
+
+
+def test_set_up_without_python_3_10_says_what_to_install(tmp_path):
+  # A PATH with no python3.10 and no pyenv shims, and PYTHON naming a wrong version.
+  env = {'PATH': '/usr/bin:/bin', 'PYTHON': '/bin/false', 'HOME': str(tmp_path)}
+  result = subprocess.run(['bash', os.path.join(ROOT, 'scripts', 'make_venv.sh'),
+                           str(tmp_path / 'venv')], env=env, capture_output=True, text=True)
+  assert result.returncode == 1
+  assert 'Python 3.10 is required' in result.stderr
+  assert 'pyenv install 3.10' in result.stderr
+  assert not os.path.exists(tmp_path / 'venv')
