@@ -1,0 +1,29 @@
+"""The pipeline compiles for Kubeflow Pipelines V2 (no notebook-only tricks)."""
+import json
+
+from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+
+from pipeline import configs
+from pipeline.pipeline import create_pipeline
+
+IMAGE = 'example.com/movielens-tfx:test'
+
+
+def test_the_pipeline_compiles_for_kubeflow_v2(tmp_path):
+  config = configs.PipelineConfig(pipeline_root='gs://bucket/root',
+                                  data_dir='gs://bucket/ml-100k')
+  runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
+      config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image=IMAGE),
+      output_dir=str(tmp_path), output_filename='pipeline.json')
+  runner.run(create_pipeline(config), write_out=True)
+  spec = json.loads((tmp_path / 'pipeline.json').read_text())['pipelineSpec']
+  tasks = spec['root']['dag']['tasks']
+  assert set(tasks) == {'MovieLensExampleGen', 'StatisticsGen', 'SchemaGen',
+                        'ExampleValidator', 'ValidationGate'}
+  assert tasks['ValidationGate']['dependentTasks'] == ['ExampleValidator']
+  example_gen = spec['components'][tasks['MovieLensExampleGen']['componentRef']['name']]
+  assert set(example_gen['outputDefinitions']['artifacts']) == {'examples', 'catalog'}
+  executor = spec['deploymentSpec']['executors'][example_gen['executorLabel']]['container']
+  assert executor['image'] == IMAGE
+  assert 'preCacheCheck' in executor['lifecycle']  # TFX's ExampleGen driver fingerprints input
+  assert str(configs.REPO_ROOT) not in json.dumps(spec)  # no path of this machine leaks
