@@ -8,7 +8,9 @@ import argparse
 import dataclasses
 import os
 import shlex
-from typing import List
+from typing import Any, Dict, List
+
+from modules import hparams
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_DIR = os.path.join(REPO_ROOT, 'data', 'movielens', 'ml-100k')
@@ -44,6 +46,14 @@ class PipelineConfig:
                                 'shell-quoted string')
   cache: bool = _field(True, "reuse a component's earlier outputs when its inputs and "
                        'settings are unchanged (TFX caching)')
+  timestamp_boundaries: int = _field(1000, 'equal-width timestamp bucket boundaries '
+                                     '(Transform)')
+  max_title_tokens: int = _field(10_000, 'size of the title-word vocabulary (Transform)')
+  preset: str = _field(hparams.DEFAULT_PRESET, 'training preset: '
+                       + ', '.join(hparams.PRESETS) + '; the training flags below override '
+                       'single settings')
+  # Training settings given on the command line, over the preset's.
+  training_overrides: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     for name in ('data_dir', 'output_dir'):
@@ -52,6 +62,7 @@ class PipelineConfig:
         self.output_dir, 'pipeline_root')
     self.metadata_path = _absolute(self.metadata_path) or os.path.join(
         self.output_dir, 'metadata.sqlite')
+    self.training = hparams.preset(self.preset, **self.training_overrides)
 
   @property
   def logs_dir(self) -> str:
@@ -75,10 +86,34 @@ def _default(field: dataclasses.Field):
   return field.default
 
 
+def _int_list(text: str) -> List[int]:
+  try:
+    return [int(size) for size in text.split(',')]
+  except ValueError:
+    raise argparse.ArgumentTypeError(f'expected sizes like 64,32, not {text!r}') from None
+
+
+TRAINING_FLAGS = {  # TrainingConfig fields settable from the command line, with their help
+    'epochs': 'training epochs',
+    'layer_sizes': 'dense layers of both towers, e.g. 128,64,32 (ReLU on all but the last)',
+    'embedding_dim': 'width of the user, timestamp, title and word embeddings',
+    'batch_size': 'training batch size (and in-batch negatives per query)',
+    'optimizer': 'adagrad or adam',
+    'learning_rate': "the optimizer's learning rate",
+    'validation_freq': 'epochs between validations over the whole catalog',
+    'temperature': 'divides the scores of the in-batch softmax',
+    'logq_correction': "subtract each in-batch candidate's log sampling probability",
+    'remove_accidental_hits': 'do not count the same title elsewhere in a batch as negative',
+    'seed': 'random seed of initialisation and shuffling',
+}
+
+
 def add_flags(parser: argparse.ArgumentParser) -> None:
-  """Adds one flag per PipelineConfig field, showing its default."""
+  """Adds one flag per PipelineConfig field and training setting, showing its default."""
   group = parser.add_argument_group('pipeline configuration (pipeline/configs.py)')
   for field in dataclasses.fields(PipelineConfig):
+    if field.name == 'training_overrides':
+      continue
     default = _default(field)
     help_text = field.metadata['help']
     if default != '':
@@ -94,7 +129,21 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
       group.add_argument(_flag(field.name), type=field.type, default=default, help=help_text)
 
 
+  training = parser.add_argument_group(
+      'training (default: the preset\'s value; modules/hparams.py)')
+  types = {field.name: field.type for field in dataclasses.fields(hparams.TrainingConfig)}
+  for name, help_text in TRAINING_FLAGS.items():
+    if types[name] is bool:
+      training.add_argument(_flag(name), action=argparse.BooleanOptionalAction, help=help_text)
+    else:
+      kind = _int_list if name == 'layer_sizes' else types[name]
+      training.add_argument(_flag(name), type=kind, help=help_text)
+
+
 def from_flags(args: argparse.Namespace) -> PipelineConfig:
   """The PipelineConfig of parsed flags (paths left empty are derived from --output-dir)."""
-  values = {field.name: getattr(args, field.name) for field in dataclasses.fields(PipelineConfig)}
-  return PipelineConfig(**values)
+  values = {field.name: getattr(args, field.name) for field in dataclasses.fields(PipelineConfig)
+            if field.name != 'training_overrides'}
+  overrides = {name: getattr(args, name) for name in TRAINING_FLAGS
+               if getattr(args, name) is not None}
+  return PipelineConfig(**values, training_overrides=overrides)

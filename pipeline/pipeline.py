@@ -1,6 +1,7 @@
 """create_pipeline: the one definition of the pipeline, shared by every runner.
 
 ExampleGen over MovieLens -> StatisticsGen -> SchemaGen -> ExampleValidator -> ValidationGate
+  -> Transform -> Trainer (with the catalog as the candidates)
 """
 from typing import Optional
 
@@ -8,6 +9,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.example_gen import MovieLensExampleGen
+from components.trainer import CatalogTrainer
 from components.validation_gate import ValidationGate
 from pipeline.configs import PipelineConfig
 
@@ -28,11 +30,23 @@ def create_pipeline(
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
   validation_gate = ValidationGate(anomalies=example_validator.outputs['anomalies'])
+  transform = tfx.components.Transform(
+      examples=example_gen.outputs['examples'], schema=schema_gen.outputs['schema'],
+      preprocessing_fn='modules.preprocessing.preprocessing_fn',
+      custom_config={'timestamp_boundaries': config.timestamp_boundaries,
+                     'max_title_tokens': config.max_title_tokens})
+  transform.add_upstream_node(validation_gate)  # no training on data with anomalies
+  trainer = CatalogTrainer(
+      examples=transform.outputs['transformed_examples'],
+      transform_graph=transform.outputs['transform_graph'],
+      catalog=example_gen.outputs['catalog'], run_fn='modules.trainer.run_fn',
+      custom_config={'training': config.training.to_json_dict()})
 
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
-      components=[example_gen, statistics_gen, schema_gen, example_validator, validation_gate],
+      components=[example_gen, statistics_gen, schema_gen, example_validator, validation_gate,
+                  transform, trainer],
       enable_cache=config.cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=config.beam_args)

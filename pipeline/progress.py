@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Dict, List, Optional, TextIO
 
+from absl import logging as absl_logging
+
 OWN_LOGGER = 'movielens_tfx'
 _RUNNING = re.compile(r'Component (\S+) is running\.')
 _FINISHED = re.compile(r'Component (\S+) is finished\.')
@@ -68,6 +70,9 @@ def setup(logs_dir: str, stream: TextIO = None) -> ComponentProgress:
   root.addHandler(to_file)
   root.addHandler(progress)
   root.setLevel(logging.INFO)
+  # TFX logs through absl. TensorFlow's saver resets absl's verbosity to what absl reports,
+  # which is WARNING until set: set INFO there, or component progress goes silent.
+  absl_logging.set_verbosity(absl_logging.INFO)
   logging.captureWarnings(True)  # library warnings go to the file, not the console
   progress.log_path = log_path
   return progress

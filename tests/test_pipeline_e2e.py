@@ -12,7 +12,8 @@ from tests import synthetic
 from tests.pipeline_run import feature_values, read_examples, run_pipeline
 
 COMPONENTS = ('MovieLensExampleGen', 'StatisticsGen', 'SchemaGen', 'ExampleValidator',
-              'ValidationGate')
+              'ValidationGate', 'Transform', 'CatalogTrainer')
+TRAINING_FLAGS = ('--epochs', '2', '--validation-freq', '1', '--batch-size', '128')
 TFDS_FEATURES = {f.USER_ID, f.MOVIE_ID, f.USER_RATING, f.TIMESTAMP, f.MOVIE_TITLE,
                  f.MOVIE_GENRES, f.RAW_USER_AGE, f.BUCKETIZED_USER_AGE, f.USER_GENDER,
                  f.USER_OCCUPATION_TEXT, f.USER_ZIP_CODE}
@@ -27,7 +28,7 @@ def release():
 def first_run(release, tmp_path_factory):
   root = tmp_path_factory.mktemp('pipeline')
   data_dir = synthetic.write_grouplens_100k(release, str(root / 'ml-100k'))
-  return run_pipeline(data_dir, str(root / 'outputs'))
+  return run_pipeline(data_dir, str(root / 'outputs'), *TRAINING_FLAGS)
 
 
 def test_the_run_succeeds_and_prints_each_component(first_run):
@@ -41,9 +42,10 @@ def test_the_run_succeeds_and_prints_each_component(first_run):
 
 def test_ml_metadata_records_every_output(first_run):
   outputs = first_run.outputs()
-  assert set(outputs) == {'MovieLensExampleGen.examples', 'MovieLensExampleGen.catalog',
-                          'StatisticsGen.statistics', 'SchemaGen.schema',
-                          'ExampleValidator.anomalies'}
+  assert {'MovieLensExampleGen.examples', 'MovieLensExampleGen.catalog',
+          'StatisticsGen.statistics', 'SchemaGen.schema', 'ExampleValidator.anomalies',
+          'Transform.transform_graph', 'Transform.transformed_examples',
+          'CatalogTrainer.model', 'CatalogTrainer.model_run'} <= set(outputs)
   examples = outputs['MovieLensExampleGen.examples'].properties
   assert json.loads(examples['split_names']) == ['train', 'eval']
   assert examples['num_examples_train'] + examples['num_examples_eval'] == 600
@@ -97,8 +99,8 @@ def test_schema_describes_every_feature(first_run):
 
 
 def test_a_second_identical_run_is_served_from_the_cache(first_run):
-  again = run_pipeline(first_run.config.data_dir, first_run.config.output_dir)
+  again = run_pipeline(first_run.config.data_dir, first_run.config.output_dir, *TRAINING_FLAGS)
   assert again.exit_code == 0, again.stderr
-  assert 'Done: 5 components, 0 ran, 5 reused from the cache' in again.stdout
+  assert 'Done: 7 components, 0 ran, 7 reused from the cache' in again.stdout
   assert (again.outputs()['MovieLensExampleGen.examples'].uri
           == first_run.outputs()['MovieLensExampleGen.examples'].uri)

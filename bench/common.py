@@ -1,0 +1,36 @@
+"""What the benchmarks share: the latest pipeline run's Transform and catalog artifacts."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+from pipeline import configs, metadata  # noqa: E402
+
+
+def latest_training_inputs(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
+                           pipeline_name: str = 'movielens-tfx'):
+  """(tft_output, vocabularies, train, eval) from the newest run that has a Transform output.
+
+  Run `make run` (or runner_local.py) first.
+  """
+  import tensorflow_transform as tft
+  from modules import trainer
+  config = configs.PipelineConfig(output_dir=output_dir)
+  store = metadata.connect(config.metadata_path)
+  for run in reversed(metadata.runs(store, pipeline_name)):
+    outputs = {f'{o.component}.{o.key}': o.uri
+               for o in metadata.run_outputs(store, pipeline_name, run)}
+    if 'Transform.transform_graph' in outputs:
+      break
+  else:
+    raise SystemExit(f'no run with a Transform output in {config.metadata_path}: run '
+                     '`make run` first')
+  tft_output = tft.TFTransformOutput(outputs['Transform.transform_graph'])
+  examples = outputs['Transform.transformed_examples']
+  catalog = outputs['MovieLensExampleGen.catalog']
+  return (tft_output,) + trainer.load_inputs(
+      tft_output, [os.path.join(examples, 'Split-train', '*')],
+      [os.path.join(examples, 'Split-eval', '*')], os.path.join(catalog, 'Split-catalog', '*'))

@@ -1,0 +1,38 @@
+"""preprocessing_fn: raw MovieLens features to the model's inputs (TFX Transform).
+
+Query side: the user id as an index into a vocabulary learned from training (with one
+index for unknown users), the timestamp as one of equal-width buckets between the data's
+minimum and maximum (as the tutorial's Discretization layer does) and as a z-score.
+Candidate side: the title passes through; its vocabularies (titles with their training
+frequencies, title tokens) are written for the model, which applies them, so the same
+lookups serve training examples and the catalog.
+"""
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from modules import features as f
+
+DEFAULT_TIMESTAMP_BOUNDARIES = 1000
+DEFAULT_MAX_TITLE_TOKENS = 10_000
+
+
+def preprocessing_fn(inputs, custom_config=None):
+  config = custom_config or {}
+  num_boundaries = int(config.get('timestamp_boundaries', DEFAULT_TIMESTAMP_BOUNDARIES))
+  max_tokens = int(config.get('max_title_tokens', DEFAULT_MAX_TITLE_TOKENS))
+
+  user_id = tf.reshape(inputs[f.USER_ID], [-1])
+  timestamp = tf.cast(tf.reshape(inputs[f.TIMESTAMP], [-1]), tf.float64)
+  title = tf.reshape(inputs[f.MOVIE_TITLE], [-1])
+
+  boundaries = tf.linspace(tft.min(timestamp), tft.max(timestamp), num_boundaries)
+  tft.vocabulary(title, vocab_filename=f.TITLE_VOCABULARY, store_frequency=True)
+  tft.vocabulary(f.title_tokens(title), top_k=max_tokens,
+                 vocab_filename=f.TITLE_TOKEN_VOCABULARY)
+  return {
+      f.USER_INDEX: tft.compute_and_apply_vocabulary(
+          user_id, num_oov_buckets=1, vocab_filename=f.USER_VOCABULARY),
+      f.TIMESTAMP_BUCKET: tft.apply_buckets(timestamp, tf.expand_dims(boundaries, 0)),
+      f.TIMESTAMP_Z: tf.cast(tft.scale_to_z_score(timestamp), tf.float32),
+      f.MOVIE_TITLE: title,
+  }

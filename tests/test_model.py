@@ -1,0 +1,102 @@
+"""The two-tower model on tiny inputs: shapes, the loss against TFRS', metrics by hand."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from modules import features as f
+from modules import model as m
+from modules import training
+
+TITLES = ['Toy Story (1995)', 'Heat (1995)', "Schindler's List (1993)", '!!!']
+TOKENS = ['toy', 'story', '1995', 'heat', 'schindlers', 'list', '1993']
+
+
+def towers(config):
+  tf.keras.utils.set_random_seed(0)
+  return (m.QueryTower(num_users=5, num_timestamp_buckets=11, config=config),
+          m.CandidateTower(TITLES, TOKENS, config))
+
+
+def batch(titles):
+  n = len(titles)
+  return {f.USER_INDEX: tf.constant(np.arange(n) % 5), f.TIMESTAMP_BUCKET: tf.constant(
+      np.arange(n) % 11), f.TIMESTAMP_Z: tf.constant(np.linspace(-1, 1, n), tf.float32),
+          f.MOVIE_TITLE: tf.constant(titles)}
+
+
+@pytest.mark.parametrize('layer_sizes', [[32], [64, 32], [128, 64, 32]])
+def test_towers_embed_into_the_last_layer_width(layer_sizes):
+  query, candidate = towers(m.ModelConfig(layer_sizes=layer_sizes))
+  features = batch(TITLES)
+  assert query(features).shape == (4, layer_sizes[-1])
+  embeddings = candidate(tf.constant(TITLES + ['Unknown Movie (2001)']))
+  assert embeddings.shape == (5, layer_sizes[-1])
+  assert np.isfinite(embeddings.numpy()).all()  # '!!!' has no words; unknown titles embed
+
+
+def test_relu_on_every_layer_but_the_last():
+  stack = m.dense_stack([128, 64, 32], 'stack')
+  activations = [layer.activation.__name__ for layer in stack.layers]
+  assert activations == ['relu', 'relu', 'linear']
+
+
+def test_sparse_loss_equals_tfrs_retrieval_loss():
+  config = m.ModelConfig(layer_sizes=[16])
+  query, candidate = towers(config)
+  model = m.TwoTowerModel(query, candidate, config)
+  features = batch(TITLES[:3] * 3)
+  ours = model.compute_loss_value(features, training=False)
+  theirs = tfrs.tasks.Retrieval()(query(features), candidate(features[f.MOVIE_TITLE]),
+                                  compute_metrics=False)
+  assert abs(float(ours) - float(theirs)) < 1e-3 * abs(float(theirs))
+
+
+def test_logq_correction_and_accidental_hits_change_the_logits_as_defined():
+  config = m.ModelConfig(layer_sizes=[8], logq_correction=True, remove_accidental_hits=True)
+  query, candidate = towers(config)
+  log_probability = tf.constant(np.log([1e-9, 0.5, 0.3, 0.1, 0.1]), tf.float32)
+  model = m.TwoTowerModel(query, candidate, config, title_log_probability=log_probability)
+  plain = m.TwoTowerModel(query, candidate, m.ModelConfig(layer_sizes=[8]))
+  titles = [TITLES[0], TITLES[1], TITLES[0]]
+  features = batch(titles)
+  corrected = model.in_batch_logits(features, training=False).numpy()
+  raw = plain.in_batch_logits(features, training=False).numpy()
+  index = candidate.title_lookup(tf.constant(titles)).numpy()
+  expected = raw - log_probability.numpy()[index][None, :]
+  expected[0, 2] = expected[2, 0] = corrected[0, 2]  # same title off the diagonal: masked
+  np.testing.assert_allclose(corrected, expected, rtol=1e-5)
+  assert corrected[0, 2] < -1e8 and corrected[2, 0] < -1e8
+
+
+def test_top_k_accuracy_counts_strictly_higher_scores():
+  queries = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+  candidates = np.array([[3.0, 0.0], [2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+  # Scores: q0 [3,2,0,1], q1 [0,0,1,1], q2 [3,2,1,2]; own titles 1, 2, 3.
+  accuracy = m.top_k_accuracy(queries, np.array([1, 2, 3]), candidates, ks=[1, 2, 3])
+  # Ranks (strictly higher scores): q0 1, q1 0 (a tie with candidate 3), q2 1.
+  assert accuracy == {1: pytest.approx(1 / 3), 2: 1.0, 3: 1.0}
+
+
+def test_top_k_accuracy_agrees_with_tfrs_factorized_top_k():
+  # TFRS matched by candidate id: a hit when the true title is among the K retrieved.
+  # (Matched by score instead, TFRS compares the positive's score with its own copy in the
+  # catalog computed another way, so float rounding can turn a tie into a miss.)
+  rng = np.random.default_rng(0)
+  queries, candidates = rng.normal(size=(200, 8)), rng.normal(size=(30, 8))
+  truth = rng.integers(0, 30, size=200)
+  index = tfrs.layers.factorized_top_k.BruteForce(k=10)
+  index.index(tf.constant(candidates, tf.float32), tf.range(30))
+  metric = tfrs.metrics.FactorizedTopK(candidates=index, ks=(1, 5, 10))
+  metric.update_state(tf.constant(queries, tf.float32),
+                      tf.constant(candidates[truth], tf.float32),
+                      true_candidate_ids=tf.constant(truth, tf.int32))
+  theirs = {k: float(r.result()) for k, r in zip((1, 5, 10), metric._top_k_metrics)}
+  assert m.top_k_accuracy(queries, truth, candidates, ks=(1, 5, 10)) == pytest.approx(theirs)
+
+
+def test_popularity_baseline_recommends_the_most_rated_titles():
+  counts = np.array([5, 50, 10, 1])  # most rated: 1, then 2, 0, 3
+  truth = np.array([1, 2, 0, 3, 1])
+  assert training.popularity_top_k(counts, truth, ks=[1, 2, 4]) == {
+      1: pytest.approx(0.4), 2: pytest.approx(0.6), 4: 1.0}

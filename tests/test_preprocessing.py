@@ -1,0 +1,70 @@
+"""preprocessing_fn on tiny inputs, with tf.Transform's own Beam implementation."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+from modules import features as f
+from modules import preprocessing
+
+RAW_SPEC = {f.USER_ID: tf.io.FixedLenFeature([], tf.string),
+            f.TIMESTAMP: tf.io.FixedLenFeature([], tf.int64),
+            f.MOVIE_TITLE: tf.io.FixedLenFeature([], tf.string)}
+ROWS = [
+    {f.USER_ID: b'1', f.TIMESTAMP: 1000, f.MOVIE_TITLE: b'Toy Story (1995)'},
+    {f.USER_ID: b'2', f.TIMESTAMP: 2000, f.MOVIE_TITLE: b'Toy Story (1995)'},
+    {f.USER_ID: b'1', f.TIMESTAMP: 3000, f.MOVIE_TITLE: b'Heat (1995)'},
+    {f.USER_ID: b'3', f.TIMESTAMP: 5000, f.MOVIE_TITLE: b"Schindler's List (1993)"},
+]
+
+
+@pytest.fixture(scope='module')
+def transformed(tmp_path_factory):
+  temp = str(tmp_path_factory.mktemp('tft'))
+  metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
+  with tft_beam.Context(temp_dir=temp):
+    (rows, _), transform_fn = (ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
+        lambda inputs: preprocessing.preprocessing_fn(inputs, {'timestamp_boundaries': 5}))
+  output_dir = os.path.join(temp, 'output')
+  _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
+  return rows, tft.TFTransformOutput(output_dir)
+
+
+def test_timestamps_fall_in_equal_width_buckets_between_min_and_max(transformed):
+  rows, _ = transformed
+  # Five boundaries 1000, 2000, 3000, 4000, 5000: six buckets.
+  assert [row[f.TIMESTAMP_BUCKET] for row in rows] == [1, 2, 3, 5]
+  z = np.array([row[f.TIMESTAMP_Z] for row in rows])
+  assert abs(z.mean()) < 1e-6 and abs(z.std() - 1) < 1e-6
+
+
+def test_user_ids_index_a_vocabulary_with_one_unknown_slot(transformed):
+  rows, output = transformed
+  vocabulary = output.vocabulary_by_name(f.USER_VOCABULARY)
+  assert sorted(vocabulary) == [b'1', b'2', b'3']
+  assert [vocabulary[row[f.USER_INDEX]] for row in rows] == [b'1', b'2', b'1', b'3']
+  assert output.num_buckets_for_transformed_feature(f.USER_INDEX) == 4  # 3 users + unknown
+
+
+def test_title_vocabularies_hold_frequencies_and_tokens(transformed):
+  rows, output = transformed
+  assert [row[f.MOVIE_TITLE] for row in rows] == [row[f.MOVIE_TITLE] for row in ROWS]
+  with open(output.vocabulary_file_by_name(f.TITLE_VOCABULARY)) as file:
+    counts = dict(reversed(line.rstrip('\n').split(' ', 1)) for line in file)
+  assert counts == {'Toy Story (1995)': '2', 'Heat (1995)': '1', "Schindler's List (1993)": '1'}
+  tokens = set(output.vocabulary_by_name(f.TITLE_TOKEN_VOCABULARY))
+  assert tokens == {b'toy', b'story', b'1995', b'heat', b'schindlers', b'list', b'1993'}
+
+
+def test_title_tokens_match_text_vectorization():
+  vectorizer = tf.keras.layers.TextVectorization()
+  titles = tf.constant(["Schindler's List (1993)", 'Star Wars: Episode IV - A New Hope'])
+  vectorizer.adapt(titles)
+  ours = f.title_tokens(titles).to_list()
+  theirs = [[vectorizer.get_vocabulary()[i] for i in row if i]
+            for row in vectorizer(titles).numpy().tolist()]
+  assert [[t.decode() for t in row] for row in ours] == theirs

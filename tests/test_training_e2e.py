@@ -1,0 +1,88 @@
+"""What the Trainer leaves behind after the real pipeline ran on synthetic data."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from modules import trainer
+from tests import synthetic
+from tests.pipeline_run import run_pipeline
+
+KS = ('1', '5', '10', '50', '100')
+
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory):
+  root = tmp_path_factory.mktemp('training')
+  release = synthetic.make_release(num_users=30, num_movies=40, num_ratings=600, seed=5)
+  data_dir = synthetic.write_grouplens_100k(release, str(root / 'ml-100k'))
+  result = run_pipeline(data_dir, str(root / 'outputs'), '--epochs', '3',
+                        '--validation-freq', '2', '--batch-size', '128',
+                        '--layer-sizes', '32,16')
+  assert result.exit_code == 0, result.stderr
+  return result, release
+
+
+def test_training_progress_and_the_final_figures_are_printed(run):
+  result, _ = run
+  assert 'epoch 2/3: loss' in result.stdout and 'val top-100' in result.stdout
+  assert 'Validation top-100 accuracy' in result.stdout
+  assert 'most-popular baseline' in result.stdout
+
+
+def test_history_records_loss_and_validation_top_k(run):
+  result, _ = run
+  model_run = result.outputs()['CatalogTrainer.model_run'].uri
+  with open(os.path.join(model_run, trainer.HISTORY_FILE)) as file:
+    report = json.load(file)
+  assert [entry['epoch'] for entry in report['history']] == [1, 2, 3]
+  validated = [entry for entry in report['history'] if 'val_top_k' in entry]
+  assert [entry['epoch'] for entry in validated] == [2, 3]  # every 2 epochs, and the last
+  for entry in validated:
+    assert set(entry['val_top_k']) == set(KS)
+    accuracies = [entry['val_top_k'][k] for k in KS]
+    assert accuracies == sorted(accuracies) and 0 <= accuracies[0] and accuracies[-1] == 1.0
+  assert report['final_val_top_k'] == validated[-1]['val_top_k']
+  assert set(report['popularity_baseline_top_k']) == set(KS)
+  assert report['config']['layer_sizes'] == [32, 16] and report['num_candidates'] == 40
+  assert report['num_train'] + report['num_eval'] == 600
+
+
+def test_the_plot_and_tensorboard_logs_are_written(run):
+  result, _ = run
+  model_run = result.outputs()['CatalogTrainer.model_run'].uri
+  with open(os.path.join(model_run, trainer.PLOT_FILE), 'rb') as file:
+    assert file.read(8) == b'\x89PNG\r\n\x1a\n'
+  assert any(name.startswith('events.out.tfevents') for name in os.listdir(model_run))
+
+
+def test_the_towers_and_catalog_embeddings_are_saved(run):
+  result, release = run
+  model = os.path.join(result.outputs()['CatalogTrainer.model'].uri, 'Format-Serving')
+  with open(os.path.join(model, trainer.CATALOG_FILE)) as file:
+    titles = json.load(file)
+  assert titles == sorted(m.title for m in release.movies)
+  embeddings = np.load(os.path.join(model, trainer.EMBEDDINGS_FILE))
+  assert embeddings.shape == (40, 16)
+  assert os.path.isdir(os.path.join(model, trainer.QUERY_TOWER_DIR))
+  assert os.path.isdir(os.path.join(model, trainer.CANDIDATE_TOWER_DIR))
+
+
+def test_the_query_tower_answers_raw_features_with_plain_tensorflow(run):
+  """Loaded in a fresh process with TensorFlow only: known and unknown users both embed."""
+  result, _ = run
+  model = os.path.join(result.outputs()['CatalogTrainer.model'].uri, 'Format-Serving',
+                       trainer.QUERY_TOWER_DIR)
+  script = (
+      'import sys, tensorflow as tf\n'
+      'embed = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]\n'
+      'out = embed(user_id=tf.constant(["1", "no-such-user"]),'
+      ' timestamp=tf.constant([874724710, 2000000000], tf.int64))["embedding"]\n'
+      'print(out.shape, bool(tf.reduce_all(tf.math.is_finite(out))))\n')
+  env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'}
+  output = subprocess.run([sys.executable, '-c', script, model], capture_output=True,
+                          text=True, env=env, check=True).stdout
+  assert output.strip().splitlines()[-1] == '(2, 16) True'
