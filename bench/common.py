@@ -18,19 +18,45 @@ def latest_training_inputs(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
   """
   import tensorflow_transform as tft
   from modules import trainer
-  config = configs.PipelineConfig(output_dir=output_dir)
-  store = metadata.connect(config.metadata_path)
-  for run in reversed(metadata.runs(store, pipeline_name)):
-    outputs = {f'{o.component}.{o.key}': o.uri
-               for o in metadata.run_outputs(store, pipeline_name, run)}
-    if 'Transform.transform_graph' in outputs:
-      break
-  else:
-    raise SystemExit(f'no run with a Transform output in {config.metadata_path}: run '
-                     '`make run` first')
+  outputs = _latest_outputs(output_dir, pipeline_name, 'Transform.transform_graph')
   tft_output = tft.TFTransformOutput(outputs['Transform.transform_graph'])
   examples = outputs['Transform.transformed_examples']
   catalog = outputs['MovieLensExampleGen.catalog']
   return (tft_output,) + trainer.load_inputs(
       tft_output, [os.path.join(examples, 'Split-train', '*')],
       [os.path.join(examples, 'Split-eval', '*')], os.path.join(catalog, 'Split-catalog', '*'))
+
+
+def _latest_outputs(output_dir: str, pipeline_name: str, needed: str):
+  config = configs.PipelineConfig(output_dir=output_dir)
+  store = metadata.connect(config.metadata_path)
+  for run in reversed(metadata.runs(store, pipeline_name)):
+    outputs = {f'{o.component}.{o.key}': o.uri
+               for o in metadata.run_outputs(store, pipeline_name, run)}
+    if needed in outputs:
+      return outputs
+  raise SystemExit(f'no run with {needed} in {config.metadata_path}: run `make run` first')
+
+
+def latest_raw_examples(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
+                        pipeline_name: str = 'movielens-tfx'):
+  """(train, eval, catalog titles) of the newest ExampleGen output: raw user_id, timestamp
+  and movie_title arrays, as the tutorial's code reads them."""
+  import numpy as np
+  import tensorflow as tf
+  from modules import trainer
+  outputs = _latest_outputs(output_dir, pipeline_name, 'MovieLensExampleGen.examples')
+  spec = {'user_id': tf.io.FixedLenFeature([], tf.string),
+          'timestamp': tf.io.FixedLenFeature([], tf.int64),
+          'movie_title': tf.io.FixedLenFeature([], tf.string)}
+
+  def read(split):
+    files = tf.io.gfile.glob(os.path.join(outputs['MovieLensExampleGen.examples'],
+                                          f'Split-{split}', '*'))
+    parts = list(tf.data.TFRecordDataset(files, compression_type='GZIP').batch(65536).map(
+        lambda records: tf.io.parse_example(records, spec)).as_numpy_iterator())
+    return {name: np.concatenate([part[name] for part in parts]) for name in spec}
+
+  titles = trainer.read_catalog_titles(
+      os.path.join(outputs['MovieLensExampleGen.catalog'], 'Split-catalog', '*'))
+  return read('train'), read('eval'), [title.encode() for title in titles]

@@ -11,6 +11,7 @@ USER_INDEX = 'user_index'  # index into the user-id vocabulary; the last index i
 TIMESTAMP_BUCKET = 'timestamp_bucket'  # equal-width bucket between the data's min and max
 TIMESTAMP_Z = 'timestamp_z'  # z-score
 # MOVIE_TITLE passes through untouched: the candidate tower reads titles.
+TITLE_INDEX = 'title_index'  # made by the Trainer: the title's position in the catalog lookup
 
 # Vocabularies Transform writes (tft.TFTransformOutput.vocabulary_file_by_name).
 USER_VOCABULARY = 'user_id'

@@ -20,6 +20,7 @@ class TrainingConfig:
   temperature: float = 1.0
   logq_correction: bool = False  # subtract log(sampling probability) of in-batch negatives
   remove_accidental_hits: bool = False
+  unique_candidates: bool = False  # one softmax column per distinct title of a batch
   seed: int = 42
   top_ks: Tuple[int, ...] = (1, 5, 10, 50, 100)
 

@@ -26,6 +26,7 @@ class ModelConfig:
   temperature: float = 1.0
   logq_correction: bool = False
   remove_accidental_hits: bool = False
+  unique_candidates: bool = False
 
 
 def dense_stack(layer_sizes: Sequence[int], name: str) -> tf.keras.Sequential:
@@ -55,7 +56,12 @@ class QueryTower(tf.keras.Model):
 
 
 class CandidateTower(tf.keras.Model):
-  """Movie titles (strings) to embeddings: title embedding plus mean word embedding."""
+  """Movie titles to embeddings: title embedding plus the mean of its word embeddings.
+
+  `call` takes title strings (any title: an unknown one embeds by its words alone);
+  `embed_indices` takes positions in the catalog's title lookup and reads each title's
+  words from a table built once, so that a training step runs no string operations.
+  """
 
   def __init__(self, titles: Sequence[str], title_tokens: Sequence[str], config: ModelConfig,
                **kwargs):
@@ -67,15 +73,28 @@ class CandidateTower(tf.keras.Model):
     self.token_embedding = tf.keras.layers.Embedding(len(title_tokens) + 1,
                                                      config.embedding_dim)
     self.dense = dense_stack(config.layer_sizes, 'candidate_dense')
+    # Word ids of each lookup position (0, "unknown title", has none), padded with 0.
+    words = self.token_lookup(f.title_tokens(tf.constant([''] + list(titles))))
+    self.catalog_words = tf.constant(words.to_tensor().numpy())
+    self.catalog_word_counts = tf.constant(words.row_lengths().numpy())
+
+  def _embed(self, title_index: tf.Tensor, word_embeddings: tf.Tensor,
+             word_counts: tf.Tensor) -> tf.Tensor:
+    """The dense stack over [title embedding, mean word embedding (0 without words)]."""
+    words = tf.reduce_sum(word_embeddings, axis=1) / tf.maximum(
+        tf.cast(word_counts, tf.float32)[:, None], 1.0)
+    return self.dense(tf.concat([self.title_embedding(title_index), words], axis=1))
 
   def call(self, titles: tf.Tensor) -> tf.Tensor:
     titles = tf.reshape(titles, [-1])
-    tokens = self.token_embedding(self.token_lookup(f.title_tokens(titles)))
-    # Mean of the words, 0 for a title without any.
-    words = tf.reduce_sum(tokens, axis=1) / tf.maximum(
-        tf.cast(tokens.row_lengths(), tf.float32)[:, None], 1.0)
-    return self.dense(tf.concat([self.title_embedding(self.title_lookup(titles)), words],
-                                axis=1))
+    words = self.token_embedding(self.token_lookup(f.title_tokens(titles)))
+    return self._embed(self.title_lookup(titles), words, words.row_lengths())
+
+  def embed_indices(self, title_index: tf.Tensor) -> tf.Tensor:
+    counts = tf.gather(self.catalog_word_counts, title_index)
+    mask = tf.sequence_mask(counts, tf.shape(self.catalog_words)[1], dtype=tf.float32)
+    words = self.token_embedding(tf.gather(self.catalog_words, title_index)) * mask[..., None]
+    return self._embed(title_index, words, counts)
 
 
 class TwoTowerModel(tf.keras.Model):
@@ -102,26 +121,43 @@ class TwoTowerModel(tf.keras.Model):
   def metrics(self) -> List[tf.keras.metrics.Metric]:
     return [self.loss_tracker]
 
-  def in_batch_logits(self, features: Dict[str, tf.Tensor], training: bool) -> tf.Tensor:
+  def in_batch_logits(self, features: Dict[str, tf.Tensor], training: bool):
+    """Scores of each query against the batch's candidates, and each query's own column.
+
+    Features hold TITLE_INDEX, positions in the candidate tower's title lookup. With
+    `unique_candidates`, each title of the batch is one column (the softmax shrinks to the
+    distinct titles, and a title's repeats are no longer its own negatives); the logQ
+    correction then uses the probability that a title is in the batch at all.
+    """
+    title_index = tf.reshape(features[f.TITLE_INDEX], [-1])
     queries = self.query_tower(features, training=training)
-    candidates = self.candidate_tower(features[f.MOVIE_TITLE], training=training)
+    if self.config.unique_candidates:
+      columns, labels = tf.unique(title_index)
+    else:
+      columns, labels = title_index, tf.range(tf.shape(title_index)[0])
+    candidates = self.candidate_tower.embed_indices(columns)
     logits = tf.matmul(queries, candidates, transpose_b=True) / self.config.temperature
-    if self.config.logq_correction or self.config.remove_accidental_hits:
-      title_index = self.candidate_tower.title_lookup(tf.reshape(features[f.MOVIE_TITLE], [-1]))
-      if self.config.logq_correction:
-        logits -= tf.gather(self.title_log_probability, title_index)[None, :]
-      if self.config.remove_accidental_hits:
-        same_title = tf.equal(title_index[:, None], title_index[None, :])
-        off_diagonal = tf.logical_not(tf.cast(tf.eye(tf.shape(logits)[0]), tf.bool))
-        logits += tf.cast(tf.logical_and(same_title, off_diagonal), logits.dtype) * -1e9
-    return logits
+    if self.config.logq_correction:
+      log_q = tf.gather(self.title_log_probability, columns)
+      if self.config.unique_candidates:  # log P(in a batch of n) = log(1 - (1 - q)^n)
+        batch_size = tf.cast(tf.shape(title_index)[0], log_q.dtype)
+        log_q = tf.math.log(-tf.math.expm1(batch_size * tf.math.log1p(-tf.exp(log_q))))
+      logits -= log_q[None, :]
+    if self.config.remove_accidental_hits and not self.config.unique_candidates:
+      same_title = tf.equal(title_index[:, None], title_index[None, :])
+      off_diagonal = tf.logical_not(tf.cast(tf.eye(tf.shape(logits)[0]), tf.bool))
+      logits += tf.cast(tf.logical_and(same_title, off_diagonal), logits.dtype) * -1e9
+    return logits, labels
 
   def compute_loss_value(self, features: Dict[str, tf.Tensor], training: bool) -> tf.Tensor:
-    """Softmax cross-entropy of each query against the batch's candidates, summed as TFRS."""
-    logits = self.in_batch_logits(features, training)
-    labels = tf.range(tf.shape(logits)[0])
-    return tf.reduce_sum(
-        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+    """Softmax cross-entropy of each query against the batch's candidates, summed as TFRS.
+
+    Written as logsumexp minus the own column's logit: the same value and gradient as
+    tf.nn.sparse_softmax_cross_entropy_with_logits, in about half its time on a CPU.
+    """
+    logits, labels = self.in_batch_logits(features, training)
+    own = tf.gather(logits, labels[:, None], batch_dims=1)[:, 0]
+    return tf.reduce_sum(tf.reduce_logsumexp(logits, axis=1) - own)
 
   def train_step(self, features):
     with tf.GradientTape() as tape:
@@ -129,10 +165,6 @@ class TwoTowerModel(tf.keras.Model):
     variables = self.trainable_variables
     self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
     self.loss_tracker.update_state(loss)
-    return {'loss': self.loss_tracker.result()}
-
-  def test_step(self, features):
-    self.loss_tracker.update_state(self.compute_loss_value(features, training=False))
     return {'loss': self.loss_tracker.result()}
 
 

@@ -110,7 +110,8 @@ class Trainer:
     model_config = m.ModelConfig(
         layer_sizes=list(config.layer_sizes), embedding_dim=config.embedding_dim,
         temperature=config.temperature, logq_correction=config.logq_correction,
-        remove_accidental_hits=config.remove_accidental_hits)
+        remove_accidental_hits=config.remove_accidental_hits,
+        unique_candidates=config.unique_candidates)
     self.query_tower = m.QueryTower(vocabularies.num_users, vocabularies.num_timestamp_buckets,
                                     model_config, name='query_tower')
     self.candidate_tower = m.CandidateTower(vocabularies.titles, vocabularies.title_tokens,
@@ -123,6 +124,10 @@ class Trainer:
                                  title_log_probability=tf.constant(log_probability))
     self.model.compile(optimizer=self._optimizer())
     self.eval_true_index = self._catalog_index(eval_[f.MOVIE_TITLE])
+    # Training reads titles as lookup positions (catalog index + 1; 0 is "unknown").
+    self.train_inputs = {name: train[name] for name in (f.USER_INDEX, f.TIMESTAMP_BUCKET,
+                                                       f.TIMESTAMP_Z)}
+    self.train_inputs[f.TITLE_INDEX] = self._catalog_index(train[f.MOVIE_TITLE]) + 1
     self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
 
   def _optimizer(self) -> tf.keras.optimizers.Optimizer:
@@ -142,7 +147,7 @@ class Trainer:
     return index
 
   def dataset(self) -> tf.data.Dataset:
-    data = tf.data.Dataset.from_tensor_slices(self.train_data)
+    data = tf.data.Dataset.from_tensor_slices(self.train_inputs)
     return (data.shuffle(len(self.train_data[f.MOVIE_TITLE]), seed=self.config.seed,
                          reshuffle_each_iteration=True)
             .batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE))

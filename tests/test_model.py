@@ -18,21 +18,29 @@ def towers(config):
           m.CandidateTower(TITLES, TOKENS, config))
 
 
-def batch(titles):
+def batch(titles, candidate):
   n = len(titles)
   return {f.USER_INDEX: tf.constant(np.arange(n) % 5), f.TIMESTAMP_BUCKET: tf.constant(
       np.arange(n) % 11), f.TIMESTAMP_Z: tf.constant(np.linspace(-1, 1, n), tf.float32),
-          f.MOVIE_TITLE: tf.constant(titles)}
+          f.MOVIE_TITLE: tf.constant(titles),
+          f.TITLE_INDEX: candidate.title_lookup(tf.constant(titles))}
 
 
 @pytest.mark.parametrize('layer_sizes', [[32], [64, 32], [128, 64, 32]])
 def test_towers_embed_into_the_last_layer_width(layer_sizes):
   query, candidate = towers(m.ModelConfig(layer_sizes=layer_sizes))
-  features = batch(TITLES)
+  features = batch(TITLES, candidate)
   assert query(features).shape == (4, layer_sizes[-1])
   embeddings = candidate(tf.constant(TITLES + ['Unknown Movie (2001)']))
   assert embeddings.shape == (5, layer_sizes[-1])
   assert np.isfinite(embeddings.numpy()).all()  # '!!!' has no words; unknown titles embed
+
+
+def test_training_lookup_by_index_embeds_as_the_string_path():
+  _, candidate = towers(m.ModelConfig(layer_sizes=[64, 32]))
+  by_string = candidate(tf.constant(TITLES)).numpy()
+  by_index = candidate.embed_indices(candidate.title_lookup(tf.constant(TITLES))).numpy()
+  np.testing.assert_allclose(by_index, by_string, rtol=1e-5, atol=1e-6)
 
 
 def test_relu_on_every_layer_but_the_last():
@@ -45,7 +53,7 @@ def test_sparse_loss_equals_tfrs_retrieval_loss():
   config = m.ModelConfig(layer_sizes=[16])
   query, candidate = towers(config)
   model = m.TwoTowerModel(query, candidate, config)
-  features = batch(TITLES[:3] * 3)
+  features = batch(TITLES[:3] * 3, candidate)
   ours = model.compute_loss_value(features, training=False)
   theirs = tfrs.tasks.Retrieval()(query(features), candidate(features[f.MOVIE_TITLE]),
                                   compute_metrics=False)
@@ -59,14 +67,27 @@ def test_logq_correction_and_accidental_hits_change_the_logits_as_defined():
   model = m.TwoTowerModel(query, candidate, config, title_log_probability=log_probability)
   plain = m.TwoTowerModel(query, candidate, m.ModelConfig(layer_sizes=[8]))
   titles = [TITLES[0], TITLES[1], TITLES[0]]
-  features = batch(titles)
-  corrected = model.in_batch_logits(features, training=False).numpy()
-  raw = plain.in_batch_logits(features, training=False).numpy()
+  features = batch(titles, candidate)
+  corrected = model.in_batch_logits(features, training=False)[0].numpy()
+  raw = plain.in_batch_logits(features, training=False)[0].numpy()
   index = candidate.title_lookup(tf.constant(titles)).numpy()
   expected = raw - log_probability.numpy()[index][None, :]
   expected[0, 2] = expected[2, 0] = corrected[0, 2]  # same title off the diagonal: masked
   np.testing.assert_allclose(corrected, expected, rtol=1e-5)
   assert corrected[0, 2] < -1e8 and corrected[2, 0] < -1e8
+
+
+def test_unique_candidates_give_one_column_per_distinct_title():
+  config = m.ModelConfig(layer_sizes=[8], unique_candidates=True)
+  query, candidate = towers(config)
+  model = m.TwoTowerModel(query, candidate, config)
+  plain = m.TwoTowerModel(query, candidate, m.ModelConfig(layer_sizes=[8]))
+  distinct = batch(TITLES, candidate)  # all titles differ: the same softmax as plain
+  assert float(model.compute_loss_value(distinct, False)) == pytest.approx(
+      float(plain.compute_loss_value(distinct, False)), rel=1e-5)
+  logits, labels = model.in_batch_logits(batch([TITLES[0], TITLES[1], TITLES[0]], candidate),
+                                         training=False)
+  assert logits.shape == (3, 2) and labels.numpy().tolist() == [0, 1, 0]
 
 
 def test_top_k_accuracy_counts_strictly_higher_scores():

@@ -86,3 +86,23 @@ def test_the_query_tower_answers_raw_features_with_plain_tensorflow(run):
   output = subprocess.run([sys.executable, '-c', script, model], capture_output=True,
                           text=True, env=env, check=True).stdout
   assert output.strip().splitlines()[-1] == '(2, 16) True'
+
+
+def test_the_layer_experiment_compares_runs_in_one_plot_and_table(tmp_path):
+  from pipeline import experiment
+  release = synthetic.make_release(num_users=20, num_movies=25, num_ratings=300, seed=6)
+  data_dir = synthetic.write_grouplens_100k(release, str(tmp_path / 'ml-100k'))
+  output_dir = str(tmp_path / 'outputs')
+  code = experiment.main(['--layer-sizes-list', '16', '32,16', '--data-dir', data_dir,
+                          '--output-dir', output_dir, '--epochs', '1', '--batch-size', '64',
+                          '--beam-args=--direct_running_mode=in_memory'])
+  assert code == 0
+  files = sorted(os.listdir(os.path.join(output_dir, 'experiments')))
+  assert [name.rsplit('.', 1)[1] for name in files] == ['md', 'png']
+  with open(os.path.join(output_dir, 'experiments', files[0])) as file:
+    table = file.read()
+  assert '| [16] |' in table and '| [32, 16] |' in table and 'most popular' in table
+  # Two pipeline runs, each with its own trained model.
+  from pipeline import configs, metadata
+  store = metadata.connect(configs.PipelineConfig(output_dir=output_dir).metadata_path)
+  assert len(metadata.runs(store, 'movielens-tfx')) == 2
