@@ -57,6 +57,6 @@ def latest_raw_examples(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
         lambda records: tf.io.parse_example(records, spec)).as_numpy_iterator())
     return {name: np.concatenate([part[name] for part in parts]) for name in spec}
 
-  titles = trainer.read_catalog_titles(
+  titles, _ = trainer.read_catalog(
       os.path.join(outputs['MovieLensExampleGen.catalog'], 'Split-catalog', '*'))
   return read('train'), read('eval'), [title.encode() for title in titles]

@@ -5,6 +5,7 @@ import tensorflow as tf
 USER_ID = 'user_id'
 TIMESTAMP = 'timestamp'
 MOVIE_TITLE = 'movie_title'
+MOVIE_GENRES = 'movie_genres'  # in the catalog: TFDS genre ids
 
 # Transformed features.
 USER_INDEX = 'user_index'  # index into the user-id vocabulary; the last index is "unknown"

@@ -11,6 +11,7 @@ sampling-probability (logQ) correction of popular candidates, and removal of acc
 hits (the same title elsewhere in the batch is not a negative).
 """
 import dataclasses
+import re
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -27,6 +28,7 @@ class ModelConfig:
   logq_correction: bool = False
   remove_accidental_hits: bool = False
   unique_candidates: bool = False
+  movie_features: bool = False  # genres and release year in the candidate tower
 
 
 def dense_stack(layer_sizes: Sequence[int], name: str) -> tf.keras.Sequential:
@@ -55,17 +57,43 @@ class QueryTower(tf.keras.Model):
         z], axis=1))
 
 
+_YEAR = re.compile(r'\((\d{4})\)')
+
+
+def release_year(title: str) -> Optional[int]:
+  """The year of a "Title (Year)" title (the last four-digit parenthesis), or None."""
+  years = _YEAR.findall(title)
+  return int(years[-1]) if years else None
+
+
 class CandidateTower(tf.keras.Model):
   """Movie titles to embeddings: title embedding plus the mean of its word embeddings.
 
+  With `movie_features`, also the mean of its genres' embeddings and an embedding of its
+  release year (from the catalog: a title outside it has neither).
   `call` takes title strings (any title: an unknown one embeds by its words alone);
   `embed_indices` takes positions in the catalog's title lookup and reads each title's
   words from a table built once, so that a training step runs no string operations.
   """
 
   def __init__(self, titles: Sequence[str], title_tokens: Sequence[str], config: ModelConfig,
-               **kwargs):
+               title_genres: Optional[Sequence[Sequence[int]]] = None, **kwargs):
     super().__init__(**kwargs)
+    self.movie_features = config.movie_features
+    if self.movie_features:
+      if title_genres is None or len(title_genres) != len(titles):
+        raise ValueError('movie features need the genres of every title')
+      num_genres = 1 + max((g for genres in title_genres for g in genres), default=0)
+      table = np.zeros((len(titles) + 1, num_genres), np.float32)  # row 0: unknown title
+      for row, genres in enumerate(title_genres, start=1):
+        table[row, list(genres)] = 1.0 / max(len(genres), 1)
+      self.catalog_genres = tf.constant(table)
+      self.genre_embedding = tf.keras.layers.Dense(config.embedding_dim, use_bias=False)
+      years = [release_year(title) for title in titles]
+      known = sorted({year for year in years if year is not None})
+      self.catalog_years = tf.constant(
+          [0] + [known.index(year) + 1 if year is not None else 0 for year in years])
+      self.year_embedding = tf.keras.layers.Embedding(len(known) + 1, config.embedding_dim)
     self.title_lookup = tf.keras.layers.StringLookup(vocabulary=list(titles), mask_token=None)
     self.title_embedding = tf.keras.layers.Embedding(len(titles) + 1, config.embedding_dim)
     self.token_lookup = tf.keras.layers.StringLookup(vocabulary=list(title_tokens),
@@ -80,10 +108,15 @@ class CandidateTower(tf.keras.Model):
 
   def _embed(self, title_index: tf.Tensor, word_embeddings: tf.Tensor,
              word_counts: tf.Tensor) -> tf.Tensor:
-    """The dense stack over [title embedding, mean word embedding (0 without words)]."""
+    """The dense stack over [title embedding, mean word embedding (0 without words),
+    and with movie features the mean genre embedding and the year embedding]."""
     words = tf.reduce_sum(word_embeddings, axis=1) / tf.maximum(
         tf.cast(word_counts, tf.float32)[:, None], 1.0)
-    return self.dense(tf.concat([self.title_embedding(title_index), words], axis=1))
+    parts = [self.title_embedding(title_index), words]
+    if self.movie_features:
+      parts.append(self.genre_embedding(tf.gather(self.catalog_genres, title_index)))
+      parts.append(self.year_embedding(tf.gather(self.catalog_years, title_index)))
+    return self.dense(tf.concat(parts, axis=1))
 
   def call(self, titles: tf.Tensor) -> tf.Tensor:
     titles = tf.reshape(titles, [-1])

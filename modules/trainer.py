@@ -14,7 +14,7 @@ catalog, and leaves behind:
 import json
 import logging
 import os
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -32,17 +32,25 @@ CATALOG_FILE = 'catalog.json'
 EMBEDDINGS_FILE = 'candidate_embeddings.npy'
 
 
-def read_catalog_titles(file_pattern: str) -> List[str]:
-  """Every distinct title of the catalog's examples, sorted."""
+def read_catalog(file_pattern: str) -> Tuple[List[str], List[List[int]]]:
+  """Every distinct title of the catalog's examples, sorted, and each title's genres (the
+  union over the movies that share a title)."""
   files = tf.io.gfile.glob(file_pattern)
   if not files:
     raise FileNotFoundError(f'no catalog examples match {file_pattern}')
-  spec = {f.MOVIE_TITLE: tf.io.FixedLenFeature([], tf.string)}
-  titles = set()
-  for batch in tf.data.TFRecordDataset(files, compression_type='GZIP').batch(8192).map(
-      lambda records: tf.io.parse_example(records, spec)).as_numpy_iterator():
-    titles.update(title.decode() for title in batch[f.MOVIE_TITLE])
-  return sorted(titles)
+  spec = {f.MOVIE_TITLE: tf.io.FixedLenFeature([], tf.string),
+          f.MOVIE_GENRES: tf.io.VarLenFeature(tf.int64)}
+  genres: Dict[str, set] = {}
+  def parse(records):
+    movies = tf.io.parse_example(records, spec)
+    return movies[f.MOVIE_TITLE], tf.sparse.to_dense(movies[f.MOVIE_GENRES], default_value=-1)
+
+  for batch_titles, batch_genres in tf.data.TFRecordDataset(
+      files, compression_type='GZIP').batch(8192).map(parse).as_numpy_iterator():
+    for title, ids in zip(batch_titles, batch_genres):
+      genres.setdefault(title.decode(), set()).update(int(i) for i in ids if i >= 0)
+  titles = sorted(genres)
+  return titles, [sorted(genres[title]) for title in titles]
 
 
 class QueryModel(tf.Module):
@@ -73,12 +81,13 @@ def load_inputs(tft_output: tft.TFTransformOutput, train_files: List[str],
                 eval_files: List[str], catalog_files: str):
   """Vocabularies, training and eval examples: all the Trainer reads."""
   spec = tft_output.transformed_feature_spec()
+  titles, title_genres = read_catalog(catalog_files)
   train = training.load_transformed(train_files, spec)
   eval_ = training.load_transformed(eval_files, spec)
   vocabularies = training.Vocabularies(
       num_users=tft_output.num_buckets_for_transformed_feature(f.USER_INDEX),
       num_timestamp_buckets=tft_output.num_buckets_for_transformed_feature(f.TIMESTAMP_BUCKET),
-      titles=read_catalog_titles(catalog_files),
+      titles=titles, title_genres=title_genres,
       title_tokens=[t.decode() for t in tft_output.vocabulary_by_name(f.TITLE_TOKEN_VOCABULARY)])
   return vocabularies, train, eval_
 

@@ -38,6 +38,7 @@ class Vocabularies:
   num_timestamp_buckets: int
   titles: List[str]  # the candidates: every catalog title, once
   title_tokens: List[str]
+  title_genres: Optional[List[List[int]]] = None  # TFDS genre ids of each title
 
 
 def training_title_counts(titles: List[str], train: Dict[str, np.ndarray]) -> np.ndarray:
@@ -111,11 +112,12 @@ class Trainer:
         layer_sizes=list(config.layer_sizes), embedding_dim=config.embedding_dim,
         temperature=config.temperature, logq_correction=config.logq_correction,
         remove_accidental_hits=config.remove_accidental_hits,
-        unique_candidates=config.unique_candidates)
+        unique_candidates=config.unique_candidates, movie_features=config.movie_features)
     self.query_tower = m.QueryTower(vocabularies.num_users, vocabularies.num_timestamp_buckets,
                                     model_config, name='query_tower')
     self.candidate_tower = m.CandidateTower(vocabularies.titles, vocabularies.title_tokens,
-                                            model_config, name='candidate_tower')
+                                            model_config, vocabularies.title_genres,
+                                            name='candidate_tower')
     self.title_counts = training_title_counts(vocabularies.titles, train)
     # Index 0 of the title lookup is "unknown title": it never occurs in training.
     log_probability = np.log(np.maximum(np.concatenate([[0], self.title_counts]), 1)

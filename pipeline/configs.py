@@ -104,7 +104,8 @@ TRAINING_FLAGS = {  # TrainingConfig fields settable from the command line, with
     'temperature': 'divides the scores of the in-batch softmax',
     'logq_correction': "subtract each in-batch candidate's log sampling probability",
     'remove_accidental_hits': 'do not count the same title elsewhere in a batch as negative',
-    'unique_candidates': 'one softmax column per distinct title of a batch (faster)',
+    'unique_candidates': 'one softmax column per distinct title of a batch',
+    'movie_features': "add the movie's genres and release year to the candidate tower",
     'seed': 'random seed of initialisation and shuffling',
 }
 

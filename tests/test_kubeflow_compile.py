@@ -19,11 +19,19 @@ def test_the_pipeline_compiles_for_kubeflow_v2(tmp_path):
   spec = json.loads((tmp_path / 'pipeline.json').read_text())['pipelineSpec']
   tasks = spec['root']['dag']['tasks']
   assert set(tasks) == {'MovieLensExampleGen', 'StatisticsGen', 'SchemaGen',
-                        'ExampleValidator', 'ValidationGate'}
+                        'ExampleValidator', 'ValidationGate', 'Transform', 'CatalogTrainer'}
   assert tasks['ValidationGate']['dependentTasks'] == ['ExampleValidator']
+  assert set(tasks['Transform']['dependentTasks']) == {'MovieLensExampleGen', 'SchemaGen',
+                                                       'ValidationGate'}
+  trainer_inputs = tasks['CatalogTrainer']['inputs']['artifacts']
+  assert trainer_inputs['catalog']['taskOutputArtifact'] == {
+      'producerTask': 'MovieLensExampleGen', 'outputArtifactKey': 'catalog'}
+  spec_text = json.dumps(spec)
+  assert 'modules.preprocessing.preprocessing_fn' in spec_text
+  assert 'modules.trainer.run_fn' in spec_text
   example_gen = spec['components'][tasks['MovieLensExampleGen']['componentRef']['name']]
   assert set(example_gen['outputDefinitions']['artifacts']) == {'examples', 'catalog'}
   executor = spec['deploymentSpec']['executors'][example_gen['executorLabel']]['container']
   assert executor['image'] == IMAGE
   assert 'preCacheCheck' in executor['lifecycle']  # TFX's ExampleGen driver fingerprints input
-  assert str(configs.REPO_ROOT) not in json.dumps(spec)  # no path of this machine leaks
+  assert str(configs.REPO_ROOT) not in spec_text  # no path of this machine leaks

@@ -43,6 +43,24 @@ def test_training_lookup_by_index_embeds_as_the_string_path():
   np.testing.assert_allclose(by_index, by_string, rtol=1e-5, atol=1e-6)
 
 
+def test_movie_features_add_genres_and_release_year():
+  config = m.ModelConfig(layer_sizes=[16], movie_features=True)
+  candidate = m.CandidateTower(TITLES, TOKENS, config, title_genres=[[3, 4], [0, 5], [7], []])
+  by_string = candidate(tf.constant(TITLES)).numpy()
+  by_index = candidate.embed_indices(candidate.title_lookup(tf.constant(TITLES))).numpy()
+  np.testing.assert_allclose(by_index, by_string, rtol=1e-5, atol=1e-6)
+  assert candidate.catalog_years.numpy().tolist() == [0, 2, 2, 1, 0]  # 1993 < 1995; '!!!'
+  np.testing.assert_allclose(candidate.catalog_genres.numpy()[1, [3, 4]], [0.5, 0.5])
+  with pytest.raises(ValueError, match='genres of every title'):
+    m.CandidateTower(TITLES, TOKENS, config)
+
+
+def test_release_year_is_the_last_four_digit_parenthesis():
+  assert m.release_year('Toy Story (1995)') == 1995
+  assert m.release_year('Land Before Time III: The Time of the Great Giving (1995) (V)') == 1995
+  assert m.release_year('unknown') is None
+
+
 def test_relu_on_every_layer_but_the_last():
   stack = m.dense_stack([128, 64, 32], 'stack')
   activations = [layer.activation.__name__ for layer in stack.layers]
