@@ -104,3 +104,15 @@ def test_a_second_identical_run_is_served_from_the_cache(first_run):
   assert 'Done: 7 components, 0 ran, 7 reused from the cache' in again.stdout
   assert (again.outputs()['MovieLensExampleGen.examples'].uri
           == first_run.outputs()['MovieLensExampleGen.examples'].uri)
+
+
+def test_editing_the_user_modules_invalidates_their_cache(monkeypatch):
+  from pipeline import pipeline as pipeline_module
+  from pipeline import configs
+  before = pipeline_module.create_pipeline(configs.PipelineConfig())
+  monkeypatch.setattr(pipeline_module, 'modules_fingerprint', lambda: 'edited')
+  after = pipeline_module.create_pipeline(configs.PipelineConfig())
+  for name in ('Transform', 'CatalogTrainer'):
+    old, new = (next(c for c in p.components if c.id == name).exec_properties['custom_config']
+                for p in (before, after))
+    assert old != new and 'edited' in str(new)
