@@ -43,7 +43,7 @@ def main() -> None:
     print(f'{flags}: ' + ', '.join(f'{epoch}: {value:.4f}' for epoch, value in curve),
           flush=True)
   baseline = trainer.popularity_baseline()['100']
-  print(f'\n| configuration | final top-100 | best (epoch) | s/epoch |\n| --- | --- | --- | --- |')
+  print('\n| configuration | final top-100 | best (epoch) | s/epoch |\n| --- | --- | --- | --- |')
   for flags, final, (epoch, value), per_epoch in rows:
     print(f'| `{flags}` | {final:.4f} | {value:.4f} ({epoch}) | {per_epoch:.2f} |')
   print(f'| most popular (baseline) | {baseline:.4f} | | |')

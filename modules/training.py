@@ -42,16 +42,6 @@ class Vocabularies:
   title_genres: Optional[List[List[int]]] = None  # TFDS genre ids of each title
 
 
-def training_title_counts(titles: List[str], train: Dict[str, np.ndarray]) -> np.ndarray:
-  """Number of training ratings of each title, in `titles` order."""
-  position = {title: i for i, title in enumerate(titles)}
-  counts = np.zeros(len(titles), dtype=np.int64)
-  seen, seen_counts = np.unique(train[f.MOVIE_TITLE], return_counts=True)
-  for title, count in zip(seen, seen_counts):
-    counts[position[title.decode()]] += count
-  return counts
-
-
 def popularity_top_k(counts: np.ndarray, true_index: np.ndarray,
                      ks: Sequence[int]) -> Dict[int, float]:
   """Top-K accuracy of recommending the K most-rated training titles to everyone."""
@@ -119,7 +109,9 @@ class Trainer:
     self.candidate_tower = m.CandidateTower(vocabularies.titles, vocabularies.title_tokens,
                                             model_config, vocabularies.title_genres,
                                             name='candidate_tower')
-    self.title_counts = training_title_counts(vocabularies.titles, train)
+    train_title_index = self._catalog_index(train[f.MOVIE_TITLE])
+    # Training ratings of each catalog title (its share is its sampling probability).
+    self.title_counts = np.bincount(train_title_index, minlength=len(vocabularies.titles))
     # Index 0 of the title lookup is "unknown title": it never occurs in training.
     log_probability = np.log(np.maximum(np.concatenate([[0], self.title_counts]), 1)
                              / self.title_counts.sum()).astype(np.float32)
@@ -131,7 +123,7 @@ class Trainer:
     # Training reads titles as lookup positions (catalog index + 1; 0 is "unknown").
     self.train_inputs = {name: train[name] for name in (f.USER_INDEX, f.TIMESTAMP_BUCKET,
                                                        f.TIMESTAMP_Z)}
-    self.train_inputs[f.TITLE_INDEX] = self._catalog_index(train[f.MOVIE_TITLE]) + 1
+    self.train_inputs[f.TITLE_INDEX] = train_title_index + 1
     self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
 
   def _optimizer(self) -> tf.keras.optimizers.Optimizer:
