@@ -42,20 +42,16 @@ def latest_raw_examples(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
                         pipeline_name: str = 'movielens-tfx'):
   """(train, eval, catalog titles) of the newest ExampleGen output: raw user_id, timestamp
   and movie_title arrays, as the tutorial's code reads them."""
-  import numpy as np
   import tensorflow as tf
-  from modules import trainer
+  from modules import trainer, training
   outputs = _latest_outputs(output_dir, pipeline_name, 'MovieLensExampleGen.examples')
   spec = {'user_id': tf.io.FixedLenFeature([], tf.string),
           'timestamp': tf.io.FixedLenFeature([], tf.int64),
           'movie_title': tf.io.FixedLenFeature([], tf.string)}
 
   def read(split):
-    files = tf.io.gfile.glob(os.path.join(outputs['MovieLensExampleGen.examples'],
-                                          f'Split-{split}', '*'))
-    parts = list(tf.data.TFRecordDataset(files, compression_type='GZIP').batch(65536).map(
-        lambda records: tf.io.parse_example(records, spec)).as_numpy_iterator())
-    return {name: np.concatenate([part[name] for part in parts]) for name in spec}
+    return training.read_examples(
+        [os.path.join(outputs['MovieLensExampleGen.examples'], f'Split-{split}', '*')], spec)
 
   titles, _ = trainer.read_catalog(
       os.path.join(outputs['MovieLensExampleGen.catalog'], 'Split-catalog', '*'))

@@ -18,8 +18,9 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import io_utils
 
+from components.example_gen.executor import CATALOG_SPLIT
+
 CATALOG_KEY = 'catalog'
-CATALOG_SPLIT = 'catalog'
 
 
 class CatalogTrainerSpec(standard_component_specs.TrainerSpec):

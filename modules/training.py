@@ -21,16 +21,21 @@ FEATURES = (f.USER_INDEX, f.TIMESTAMP_BUCKET, f.TIMESTAMP_Z, f.MOVIE_TITLE)
 STEPS_PER_EXECUTION = 16
 
 
-def load_transformed(file_patterns: Sequence[str], feature_spec: Dict) -> Dict[str, np.ndarray]:
-  """The model's features of every transformed example, as arrays held in memory."""
+def read_examples(file_patterns: Sequence[str], spec: Dict) -> Dict[str, np.ndarray]:
+  """The single-valued features `spec` names of every example in gzipped TFRecord files,
+  as arrays held in memory."""
   files = tf.io.gfile.glob(list(file_patterns))
   if not files:
-    raise FileNotFoundError(f'no transformed examples match {list(file_patterns)}')
-  spec = {name: feature_spec[name] for name in FEATURES}
+    raise FileNotFoundError(f'no examples match {list(file_patterns)}')
   dataset = tf.data.TFRecordDataset(files, compression_type='GZIP').batch(65536).map(
       lambda records: tf.io.parse_example(records, spec))
   parts = list(dataset.as_numpy_iterator())
-  return {name: np.concatenate([part[name].reshape(-1) for part in parts]) for name in FEATURES}
+  return {name: np.concatenate([part[name].reshape(-1) for part in parts]) for name in spec}
+
+
+def load_transformed(file_patterns: Sequence[str], feature_spec: Dict) -> Dict[str, np.ndarray]:
+  """The model's features of every transformed example."""
+  return read_examples(file_patterns, {name: feature_spec[name] for name in FEATURES})
 
 
 @dataclasses.dataclass

@@ -16,6 +16,7 @@ import time
 from typing import Dict, List
 
 import runner_local
+from modules import trainer
 from pipeline import configs, metadata
 
 DEPTHS = ('32', '64,32', '128,64,32')  # the tutorial's comparison
@@ -26,7 +27,7 @@ def history_of_latest_run(config: configs.PipelineConfig) -> Dict:
   run = metadata.runs(store, config.pipeline_name)[-1]
   model_run = next(o.uri for o in metadata.run_outputs(store, config.pipeline_name, run)
                    if o.key == 'model_run')
-  with open(os.path.join(model_run, 'history.json')) as file:
+  with open(os.path.join(model_run, trainer.HISTORY_FILE)) as file:
     return {'run': run.name, 'model_run': model_run, **json.load(file)}
 
 
