@@ -2,7 +2,8 @@
 
 Query side: the user id as an index into a vocabulary learned from training (with one
 index for unknown users), the timestamp as one of equal-width buckets between the data's
-minimum and maximum (as the tutorial's Discretization layer does) and as a z-score.
+minimum and maximum (as the tutorial's Discretization layer does) and as a z-score, both
+of the timestamp clipped to that range.
 Candidate side: the title passes through; its vocabularies (titles with their training
 frequencies, title tokens) are written for the model, which applies them, so the same
 lookups serve training examples and the catalog.
@@ -25,7 +26,11 @@ def preprocessing_fn(inputs, custom_config=None):
   timestamp = tf.cast(tf.reshape(inputs[f.TIMESTAMP], [-1]), tf.float64)
   title = tf.reshape(inputs[f.MOVIE_TITLE], [-1])
 
-  boundaries = tf.linspace(tft.min(timestamp), tft.max(timestamp), num_boundaries)
+  first, last = tft.min(timestamp), tft.max(timestamp)
+  boundaries = tf.linspace(first, last, num_boundaries)
+  # At serving time a timestamp outside the training data's range counts as its nearest
+  # end: the buckets clamp anyway, and the z-score then stays within what training saw.
+  timestamp = tf.clip_by_value(timestamp, first, last)
   tft.vocabulary(title, vocab_filename=f.TITLE_VOCABULARY, store_frequency=True)
   tft.vocabulary(f.title_tokens(title), top_k=max_tokens,
                  vocab_filename=f.TITLE_TOKEN_VOCABULARY)

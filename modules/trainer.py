@@ -2,13 +2,16 @@
 
 It trains the two-tower model on the transformed examples, validates over the whole
 catalog, and leaves behind:
-  Model artifact (fn_args.serving_model_dir):
-    query_tower/      SavedModel: raw user_id and timestamp in (Transform inside), embedding out
-    candidate_tower/  SavedModel: movie titles in, embeddings out
-    catalog.json      the candidate titles, in the order of candidate_embeddings.npy
+  Model artifact:
+    Format-Serving/   what the Pusher ships (modules/serving.py): the query tower with the
+                      Transform graph inside, retrieval over the catalog, and in
+                      assets.extra/ the catalog's titles and embeddings
+    candidate_tower/  SavedModel: movie titles in, embeddings out (to embed new titles)
   ModelRun artifact (fn_args.model_run_dir):
     history.json      settings, per-epoch loss, validation top-K, popularity baseline
     validation_top100.png   validation top-100 accuracy against epoch
+    export_check.json probe queries with the trained model's embeddings and best titles,
+                      which the saved model was checked to reproduce
     TensorBoard event files
 """
 import json
@@ -21,15 +24,13 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from modules import features as f
-from modules import hparams, plots, training
+from modules import hparams, plots, serving, training
 
 logger = logging.getLogger('movielens_tfx.trainer')
 HISTORY_FILE = 'history.json'
 PLOT_FILE = 'validation_top100.png'
-QUERY_TOWER_DIR = 'query_tower'
 CANDIDATE_TOWER_DIR = 'candidate_tower'
-CATALOG_FILE = 'catalog.json'
-EMBEDDINGS_FILE = 'candidate_embeddings.npy'
+EXPORT_CHECK_FILE = 'export_check.json'
 
 
 def read_catalog(file_pattern: str) -> Tuple[List[str], List[List[int]]]:
@@ -51,30 +52,6 @@ def read_catalog(file_pattern: str) -> Tuple[List[str], List[List[int]]]:
       genres.setdefault(title.decode(), set()).update(int(i) for i in ids if i >= 0)
   titles = sorted(genres)
   return titles, [sorted(genres[title]) for title in titles]
-
-
-class QueryModel(tf.Module):
-  """The query tower behind the Transform graph: raw features in, embedding out."""
-
-  def __init__(self, tft_output: tft.TFTransformOutput, query_tower: tf.keras.Model):
-    super().__init__()
-    self.transform_layer = tft_output.transform_features_layer()  # tracked, so it is saved
-    self.query_tower = query_tower
-    self.raw_spec = tft_output.raw_feature_spec()
-
-  def _raw_features(self, user_id: tf.Tensor, timestamp: tf.Tensor) -> Dict[str, tf.Tensor]:
-    # The Transform graph takes every raw feature it was built with; the candidate
-    # side's title is not needed for a query, so an empty one fills its place.
-    values = {f.USER_ID: user_id, f.TIMESTAMP: timestamp,
-              f.MOVIE_TITLE: tf.fill(tf.shape(user_id), '')}
-    return {name: tf.reshape(value, [-1] + list(self.raw_spec[name].shape))
-            for name, value in values.items()}
-
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=f.USER_ID),
-                                tf.TensorSpec([None], tf.int64, name=f.TIMESTAMP)])
-  def embed(self, user_id, timestamp):
-    transformed = self.transform_layer(self._raw_features(user_id, timestamp))
-    return {'embedding': self.query_tower(transformed)}
 
 
 def load_inputs(tft_output: tft.TFTransformOutput, train_files: List[str],
@@ -121,17 +98,56 @@ def run_fn(fn_args) -> None:
   plots.plot_validation_curves(
       {f'layers {config.layer_sizes}': history}, baseline['100'],
       os.path.join(fn_args.model_run_dir, PLOT_FILE))
-  export(fn_args.serving_model_dir, tft_output, trainer)
+  trainer.average_unknown_user()
+  export(fn_args.serving_model_dir, fn_args.model_run_dir, tft_output, trainer,
+         int(custom_config.get('serving_k', serving.DEFAULT_K)))
 
 
-def export(directory: str, tft_output: tft.TFTransformOutput,
-           trainer: training.Trainer) -> None:
-  """Saves both towers, the catalog titles and their embeddings."""
-  query_model = QueryModel(tft_output, trainer.query_tower)
-  tf.saved_model.save(query_model, os.path.join(directory, QUERY_TOWER_DIR),
-                      signatures={'serving_default': query_model.embed})
-  trainer.candidate_tower.save(os.path.join(directory, CANDIDATE_TOWER_DIR))
-  with tf.io.gfile.GFile(os.path.join(directory, CATALOG_FILE), 'w') as file:
-    json.dump(trainer.vocabularies.titles, file)
-  with tf.io.gfile.GFile(os.path.join(directory, EMBEDDINGS_FILE), 'wb') as file:
-    np.save(file, trainer.candidate_embeddings())
+def export(serving_dir: str, model_run_dir: str, tft_output: tft.TFTransformOutput,
+           trainer: training.Trainer, k: int) -> None:
+  """Saves the served model (modules/serving.py) and, beside it, the candidate tower; then
+  loads the saved model back and checks it against the trained one (export_check.json)."""
+  model = serving.QueryModel(tft_output, trainer.query_tower, trainer.vocabularies.titles,
+                             trainer.candidate_embeddings(), k)
+  serving.export(serving_dir, model)
+  trainer.candidate_tower.save(os.path.join(os.path.dirname(serving_dir), CANDIDATE_TOWER_DIR))
+  probe = _probe_queries(tft_output)
+  check = check_export(serving_dir, model, probe)
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, EXPORT_CHECK_FILE), 'w') as file:
+    json.dump(check, file)
+
+
+def _probe_queries(tft_output: tft.TFTransformOutput) -> Dict[str, np.ndarray]:
+  """Known users and an unknown one, at timestamps inside and far outside the data's."""
+  users = [u.decode() for u in tft_output.vocabulary_by_name(f.USER_VOCABULARY)[:7]]
+  users.append('no-such-user')
+  timestamps = [0, 880_000_000, 885_000_000, 890_000_000, 4_000_000_000]
+  return {f.USER_ID: np.array(users * len(timestamps), dtype=object),
+          f.TIMESTAMP: np.repeat(np.array(timestamps, dtype=np.int64), len(users))}
+
+
+def check_export(directory: str, model: serving.QueryModel,
+                 probe: Dict[str, np.ndarray], top: int = 10) -> Dict:
+  """Embeddings and best titles of the probe queries from the in-memory model, which the
+  saved one (loaded back) must reproduce; raises if it does not."""
+  inputs = {name: tf.constant(values) for name, values in probe.items()}
+  embeddings = model.embed(**inputs)['embedding'].numpy()
+  scores = embeddings @ model.candidates.numpy().T
+  catalog = np.array([t.decode() for t in model.titles.numpy()], dtype=object)
+  titles = catalog[np.argsort(-scores, axis=1, kind='stable')[:, :top]]
+  loaded = tf.saved_model.load(directory)
+  loaded_embeddings = loaded.signatures['embed'](**inputs)['embedding'].numpy()
+  loaded_titles = loaded.signatures['retrieve'](**inputs)['titles'].numpy()[:, :top]
+  difference = float(np.abs(loaded_embeddings - embeddings).max())
+  same_titles = np.mean([list(a) == [t.decode() for t in b]
+                         for a, b in zip(titles, loaded_titles)])
+  if difference > 1e-4 or same_titles < 1:
+    raise RuntimeError(f'the saved model does not reproduce the trained one: embeddings '
+                       f'differ by up to {difference:.2g}, best {top} titles agree for '
+                       f'{same_titles:.0%} of the probe queries')
+  logger.info('Saved model checked against the trained one on %d probe queries: '
+              'embeddings within %.1g, the same best %d titles', len(embeddings), difference,
+              top)
+  return {f.USER_ID: list(probe[f.USER_ID]), f.TIMESTAMP: probe[f.TIMESTAMP].tolist(),
+          'embedding': embeddings.tolist(), 'top_titles': titles.tolist()}
+

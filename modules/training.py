@@ -187,6 +187,13 @@ class Trainer:
       for k, value in entry.get('val_top_k', {}).items():
         tf.summary.scalar(f'validation/top_{k}_accuracy', value)
 
+  def average_unknown_user(self) -> None:
+    """Gives the unknown-user index (the vocabulary's last, never seen in training) the mean
+    of the trained users' embeddings: an unknown user is then queried as an average user,
+    not by a random initial vector."""
+    table = self.query_tower.user_embedding.embeddings
+    table[-1].assign(tf.reduce_mean(table[:-1], axis=0))
+
   def fit(self) -> List[Dict]:
     progress = Progress(self)
     self.model.fit(self.dataset(), epochs=self.config.epochs, callbacks=[progress], verbose=0)
