@@ -1,0 +1,51 @@
+"""RetrievalEvaluator: top-K accuracy over the whole catalog, sliced, and the blessing.
+
+TFX's Evaluator (TFMA) computes per-example metrics; retrieval accuracy needs every
+candidate's score for each query, each user's training titles (to remove them), and a
+popularity ranking from the training split, so this component computes them itself and
+blesses exactly as the stock Evaluator does.
+"""
+from typing import Optional
+
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts, standard_component_specs as keys
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from components.evaluator import executor
+
+
+class RetrievalEvaluatorSpec(ComponentSpec):
+  PARAMETERS = {
+      executor.MIN_TOP100_KEY: ExecutionParameter(type=float),
+      executor.MAX_REGRESSION_KEY: ExecutionParameter(type=float),
+      # A fingerprint of the evaluation code: a change re-runs the evaluation (TFX caching).
+      'code_version': ExecutionParameter(type=str, optional=True),
+  }
+  INPUTS = {
+      keys.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+      keys.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+      keys.BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
+  }
+  OUTPUTS = {
+      keys.EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
+      keys.BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
+  }
+
+
+class RetrievalEvaluator(base_component.BaseComponent):
+  """Evaluates `model` on the raw eval split of `examples` and blesses it if it passes."""
+
+  SPEC_CLASS = RetrievalEvaluatorSpec
+  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+
+  def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
+               min_top100: float, max_regression: float,
+               baseline_model: Optional[types.BaseChannel] = None,
+               code_version: Optional[str] = None):
+    super().__init__(spec=RetrievalEvaluatorSpec(
+        examples=examples, model=model, baseline_model=baseline_model,
+        min_top100=float(min_top100), max_regression=float(max_regression),
+        code_version=code_version,
+        evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
+        blessing=types.Channel(type=standard_artifacts.ModelBlessing)))

@@ -1,0 +1,235 @@
+"""RetrievalEvaluator's executor: evaluates the model the Pusher would ship, and blesses it.
+
+It loads the exported SavedModel itself (raw features through the Transform graph inside
+it), so what is measured is exactly what ships. Writes `evaluation.json` (docs/evaluation.md)
+into the ModelEvaluation artifact, and BLESSED or NOT_BLESSED into the ModelBlessing
+artifact with the custom properties TFX's own Evaluator sets (`blessed`, `current_model`,
+`current_model_id`, `baseline_model`, `baseline_model_id`), which the Pusher and
+LatestBlessedModelStrategy read.
+"""
+import dataclasses
+import json
+import logging
+import os
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+from tfx import types
+from tfx.components.evaluator import constants
+from tfx.components.evaluator import executor as evaluator_executor
+from tfx.types import artifact_utils, standard_component_specs as keys
+from tfx.utils import io_utils, path_utils
+
+from components.evaluator import gate, metrics
+from data import features as f
+from modules import serving
+from modules.training import read_examples
+
+logger = logging.getLogger('movielens_tfx.evaluator')
+EVALUATION_FILE = 'evaluation.json'
+MIN_TOP100_KEY = 'min_top100'
+MAX_REGRESSION_KEY = 'max_regression'
+UNKNOWN_USER = ''  # not an id of any user: the model's unknown-user embedding
+_AGE_LABELS = {1: '1-17', 18: '18-24', 25: '25-34', 35: '35-44', 45: '45-49', 50: '50-55',
+               56: '56+'}
+# User features to slice by (when the release has them), and how to label their values.
+SLICES = {
+    f.USER_GENDER: lambda value: 'M' if value == 1 else 'F',
+    f.BUCKETIZED_USER_AGE: lambda value: _AGE_LABELS.get(int(value), str(value)),
+    f.USER_OCCUPATION_TEXT: lambda value: value.decode(),
+}
+_DTYPES = {'bytes_list': tf.string, 'int64_list': tf.int64, 'float_list': tf.float32}
+ACTIVITY = 'user_training_ratings'
+
+
+@dataclasses.dataclass
+class EvalData:
+  """The held-out ratings, and what each user rated in training."""
+  user_id: np.ndarray
+  timestamp: np.ndarray
+  title: np.ndarray
+  slices: Dict[str, np.ndarray]  # slice name -> each rating's label
+  train_user_id: np.ndarray
+  train_title: np.ndarray
+
+  @classmethod
+  def read(cls, examples: types.Artifact) -> 'EvalData':
+    def pattern(split):
+      return io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split))
+
+    string = tf.io.FixedLenFeature([], tf.string)
+    train = read_examples([pattern('train')], {f.USER_ID: string, f.MOVIE_TITLE: string})
+    present = _feature_types(pattern('eval'))
+    sliced = {name: present[name] for name in SLICES if name in present}
+    eval_ = read_examples([pattern('eval')], {
+        f.USER_ID: string, f.MOVIE_TITLE: string,
+        f.TIMESTAMP: tf.io.FixedLenFeature([], tf.int64),
+        **{name: tf.io.FixedLenFeature([], kind) for name, kind in sliced.items()}})
+    labels = {name: np.array([SLICES[name](value) for value in eval_[name]], dtype=object)
+              for name in sliced}
+    users, counts = np.unique(train[f.USER_ID], return_counts=True)
+    activity = dict(zip(users.tolist(), counts.tolist()))
+    labels[ACTIVITY] = np.array([metrics.activity_bucket(activity.get(user, 0))
+                                 for user in eval_[f.USER_ID].tolist()], dtype=object)
+    return cls(eval_[f.USER_ID], eval_[f.TIMESTAMP], eval_[f.MOVIE_TITLE], labels,
+               train[f.USER_ID], train[f.MOVIE_TITLE])
+
+
+def _feature_types(file_pattern: str) -> Dict[str, tf.dtypes.DType]:
+  """The features of the first example of some files, and their types."""
+  files = tf.io.gfile.glob(file_pattern)
+  if not files:
+    raise FileNotFoundError(f'no examples match {file_pattern}')
+  for record in tf.data.TFRecordDataset(files[:1], compression_type='GZIP').take(1):
+    features = tf.train.Example.FromString(record.numpy()).features.feature
+    return {name: _DTYPES[value.WhichOneof('kind')] for name, value in features.items()}
+  raise ValueError(f'{files[0]} holds no examples')
+
+
+class ServedModel:
+  """An exported model as a serving system sees it: the SavedModel and its catalog."""
+
+  def __init__(self, directory: str):
+    self.directory = directory
+    self.titles, self.candidates = serving.read_catalog(directory)
+    self._loaded = tf.saved_model.load(directory)  # its signatures need it alive
+    self._embed = self._loaded.signatures['embed']
+    self._position = {title.encode(): index for index, title in enumerate(self.titles)}
+
+  def query_embeddings(self, user_id: np.ndarray, timestamp: np.ndarray,
+                       batch_size: int = 8192) -> np.ndarray:
+    return np.concatenate([
+        self._embed(user_id=tf.constant(user_id[start:start + batch_size]),
+                    timestamp=tf.constant(timestamp[start:start + batch_size]))[
+                        'embedding'].numpy()
+        for start in range(0, len(user_id), batch_size)])
+
+  def catalog_index(self, titles: np.ndarray) -> np.ndarray:
+    """Each title's position in this model's catalog; -1 outside it."""
+    return np.array([self._position.get(title, -1) for title in titles.tolist()], np.int64)
+
+
+def rank_model(model: ServedModel, data: EvalData, user_id: Optional[np.ndarray] = None):
+  """Ranks of the truth under a model, as listed and with the user's seen titles removed."""
+  queries = model.query_embeddings(data.user_id if user_id is None else user_id,
+                                   data.timestamp)
+  return _ranks(metrics.embedding_scores(queries, model.candidates), model, data)
+
+
+def _ranks(scores_of: metrics.ScoresOf, model: ServedModel, data: EvalData):
+  truth = model.catalog_index(data.title)
+  seen_index = model.catalog_index(data.train_title)
+  by_user: Dict[bytes, List[int]] = {}
+  for user, index in zip(data.train_user_id.tolist(), seen_index.tolist()):
+    if index >= 0:
+      by_user.setdefault(user, []).append(index)
+  empty = np.zeros(0, np.int64)
+  seen = np.empty(len(truth), dtype=object)
+  seen[:] = [np.array(by_user[user]) if user in by_user else empty
+             for user in data.user_id.tolist()]
+  return (metrics.ranks_of_truth(scores_of, truth),
+          metrics.ranks_of_truth(scores_of, truth, seen))
+
+
+def rank_popularity(model: ServedModel, data: EvalData):
+  """Ranks of the truth when everyone gets the titles in order of training ratings."""
+  index = model.catalog_index(data.train_title)
+  counts = np.bincount(index[index >= 0], minlength=len(model.titles))
+  return _ranks(metrics.popularity_scores(counts, len(data.title)), model, data)
+
+
+def evaluate(data: EvalData, model: ServedModel,
+             baseline: Optional[ServedModel] = None) -> Dict[str, Any]:
+  """Every figure of evaluation.json but the gate."""
+  ranked = {'model': rank_model(model, data), 'popularity': rank_popularity(model, data),
+            'unknown_user': rank_model(model, data, np.full(len(data.user_id),
+                                                            UNKNOWN_USER, dtype=object))}
+  if baseline is not None:
+    ranked['baseline_model'] = rank_model(baseline, data)
+  return {
+      'num_eval_ratings': len(data.title),
+      'num_eval_users': len(set(data.user_id.tolist())),
+      'num_candidates': len(model.titles),
+      'top_k': {name: metrics.top_k(ranks[0]) for name, ranks in ranked.items()},
+      'top_k_unseen': {name: metrics.top_k(ranks[1]) for name, ranks in ranked.items()},
+      'slices': {name: metrics.sliced_top_k(labels, {
+          'model': ranked['model'][0], 'model_unseen': ranked['model'][1],
+          'popularity': ranked['popularity'][0], 'popularity_unseen': ranked['popularity'][1]})
+                 for name, labels in data.slices.items()},
+  }
+
+
+def summary(report: Dict[str, Any], baseline_id: Optional[int]) -> str:
+  """The top-K table as a person reads it."""
+  names = {'model': 'this model', 'popularity': 'most popular',
+           'baseline_model': f'latest blessed (#{baseline_id})',
+           'unknown_user': 'as unknown user'}
+  ks = list(report['top_k']['model'])
+  lines = [f'Evaluation on {report["num_eval_ratings"]:,} held-out ratings, '
+           f'{report["num_candidates"]:,} candidate titles; top-K accuracy:',
+           f'  {"":<30}' + ''.join(f'{"K=" + k:>8}' for k in ks)]
+  for section, title in (('top_k', ''), ('top_k_unseen', ', seen removed')):
+    for name, values in report[section].items():
+      lines.append(f'  {names[name] + title:<30}' + ''.join(f'{values[k]:8.4f}' for k in ks))
+  return '\n'.join(lines)
+
+
+class Executor(evaluator_executor.Executor):
+  """Subclasses TFX's Evaluator executor so that Kubeflow V2's launcher, which rewrites the
+  model ids of an Evaluator's blessing for its resolver, treats this blessing the same."""
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+    model = artifact_utils.get_single_instance(input_dict[keys.MODEL_KEY])
+    baseline = (input_dict.get(keys.BASELINE_MODEL_KEY) or [None])[0]
+    data = EvalData.read(artifact_utils.get_single_instance(input_dict[keys.EXAMPLES_KEY]))
+    report = evaluate(data, ServedModel(path_utils.serving_model_path(model.uri)),
+                      ServedModel(path_utils.serving_model_path(baseline.uri))
+                      if baseline else None)
+    logger.info('%s', summary(report, baseline.id if baseline else None))
+
+    top100 = report['top_k']['model']['100']
+    results = gate.checks(
+        top100, report['top_k']['popularity']['100'],
+        float(exec_properties[MIN_TOP100_KEY]), float(exec_properties[MAX_REGRESSION_KEY]),
+        report['top_k']['baseline_model']['100'] if baseline else None,
+        baseline.id if baseline else None)
+    blessed = all(check.passed for check in results)
+    failed = [check.name for check in results if not check.passed]
+    logger.info('Gate:\n%s\n%s', '\n'.join('  ' + check.line() for check in results),
+                'Blessed: the Pusher ships this model.' if blessed else
+                f'Not blessed ({", ".join(failed)} failed): the Pusher ships nothing.')
+    report['model'] = {'artifact_id': model.id, 'uri': model.uri}
+    report['baseline_model'] = ({'artifact_id': baseline.id, 'uri': baseline.uri}
+                                if baseline else None)
+    report['gate'] = {'blessed': blessed,
+                      'checks': [dataclasses.asdict(check) for check in results]}
+
+    evaluation = artifact_utils.get_single_instance(output_dict[keys.EVALUATION_KEY])
+    io_utils.write_string_file(os.path.join(evaluation.uri, EVALUATION_FILE),
+                               json.dumps(report, indent=2))
+    for name in ('model', 'popularity'):
+      evaluation.set_float_custom_property(f'{name}_top_100', report['top_k'][name]['100'])
+    evaluation.set_int_custom_property('blessed', int(blessed))
+    self._bless(artifact_utils.get_single_instance(output_dict[keys.BLESSING_KEY]),
+                model, baseline, blessed)
+
+  @staticmethod
+  def _bless(blessing: types.Artifact, model: types.Artifact,
+             baseline: Optional[types.Artifact], blessed: bool) -> None:
+    """What TFX's Evaluator records, so the Pusher and the baseline resolver read it."""
+    blessing.set_string_custom_property(constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY,
+                                        model.uri)
+    blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY,
+                                     model.id)
+    if baseline is not None:
+      blessing.set_string_custom_property(constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY,
+                                          baseline.uri)
+      blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY,
+                                       baseline.id)
+    name = constants.BLESSED_FILE_NAME if blessed else constants.NOT_BLESSED_FILE_NAME
+    io_utils.write_string_file(os.path.join(blessing.uri, name), '')
+    blessing.set_int_custom_property(
+        constants.ARTIFACT_PROPERTY_BLESSED_KEY,
+        constants.BLESSED_VALUE if blessed else constants.NOT_BLESSED_VALUE)

@@ -1,0 +1,86 @@
+"""Retrieval metrics over the whole catalog, computed from each query's rank of its truth.
+
+A held-out rating's rank is the number of catalog titles that score strictly higher than
+its own title (ties count in its favour, as tf.math.in_top_k and TFRS' FactorizedTopK
+count them); it is a hit at K when its rank is below K. With `seen`, the titles the user
+rated in training are removed from the list first (what a product shows), so they do not
+push the truth down.
+"""
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+KS = (1, 5, 10, 50, 100)
+MISS = np.iinfo(np.int64).max  # the rank of a title outside the catalog
+ScoresOf = Callable[[slice], np.ndarray]  # the [queries, titles] scores of some queries
+
+
+def ranks_of_truth(scores_of: ScoresOf, true_index: np.ndarray,
+                   seen: Optional[Sequence[np.ndarray]] = None,
+                   chunk: int = 4096) -> np.ndarray:
+  """Each query's rank of its true title.
+
+  Args:
+    scores_of: the scores of the queries in a slice of rows, against every title.
+    true_index: each query's title, as a column of the scores; -1 for a title outside the
+      catalog, which is a miss at every K.
+    seen: for each query, the columns to leave out (the true title is never left out).
+  """
+  ranks = np.empty(len(true_index), np.int64)
+  for start in range(0, len(true_index), chunk):
+    rows = slice(start, min(start + chunk, len(true_index)))
+    scores = scores_of(rows)
+    truth = true_index[rows]
+    own = scores[np.arange(len(truth)), np.maximum(truth, 0)]
+    higher = scores > own[:, None]
+    if seen is not None:
+      seen_rows = seen[rows]
+      lengths = [len(columns) for columns in seen_rows]
+      if sum(lengths):
+        higher[np.repeat(np.arange(len(truth)), lengths), np.concatenate(seen_rows)] = False
+    rank = higher.sum(axis=1)
+    rank[truth < 0] = MISS
+    ranks[rows] = rank
+  return ranks
+
+
+def embedding_scores(queries: np.ndarray, candidates: np.ndarray) -> ScoresOf:
+  return lambda rows: queries[rows] @ candidates.T
+
+
+def popularity_scores(counts: np.ndarray, num_queries: int) -> ScoresOf:
+  """Everyone gets the titles in order of their training ratings (ties: catalog order)."""
+  order = np.argsort(-counts, kind='stable')
+  score = np.empty(len(counts), np.float64)
+  score[order] = -np.arange(len(counts))
+  return lambda rows: np.broadcast_to(score, (len(range(num_queries)[rows]), len(counts)))
+
+
+def top_k(ranks: np.ndarray, ks: Sequence[int] = KS) -> Dict[str, float]:
+  return {str(k): float((ranks < k).mean()) for k in ks}
+
+
+def activity_bucket(num_ratings: int) -> str:
+  """A user's activity: the number of their ratings in the training split, bucketed."""
+  for upper, label in ((0, '0'), (19, '1-19'), (49, '20-49'), (99, '50-99'),
+                       (199, '100-199')):
+    if num_ratings <= upper:
+      return label
+  return '200+'
+
+
+def sliced_top_k(labels: np.ndarray, ranks: Dict[str, np.ndarray], k: int = 100) -> List[Dict]:
+  """Top-k accuracy of each set of ranks within each slice (queries sharing a label)."""
+  rows = []
+  for label in sorted(set(labels.tolist()), key=_natural):
+    members = labels == label
+    rows.append({'value': label, 'count': int(members.sum()),
+                 **{name: float((values[members] < k).mean())
+                    for name, values in ranks.items()}})
+  return rows
+
+
+def _natural(label: str):
+  """Orders '1-19' before '100-199' and '<18' before '18-24'."""
+  digits = ''.join(c if c.isdigit() else ' ' for c in label).split()
+  return (int(digits[0]) if digits else float('inf'), label)
