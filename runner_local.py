@@ -48,10 +48,24 @@ def main(argv=None) -> int:
   print(f'\nDone: {len(reporter.finished)} components, {len(ran)} ran, '
         f'{len(reporter.finished) - len(ran)} reused from the cache. This run produced:')
   store = metadata.connect(config.metadata_path)
-  for output in metadata.run_outputs(store, config.pipeline_name,
-                                     metadata.runs(store, config.pipeline_name)[-1]):
+  outputs = metadata.run_outputs(store, config.pipeline_name,
+                                 metadata.runs(store, config.pipeline_name)[-1])
+  for output in outputs:
     print(f'  {output.component}.{output.key} ({output.type}): {output.uri}')
+  print(push_summary(outputs))
   return 0
+
+
+def push_summary(outputs) -> str:
+  """What the Pusher did, in a sentence."""
+  pushed = next((o for o in outputs if o.type == 'PushedModel'), None)
+  if pushed is None:
+    return ''
+  if pushed.properties.get('pushed') == 1:
+    return (f'\nThe model is served as version {pushed.properties["pushed_version"]}: '
+            f'{pushed.properties["pushed_destination"]}')
+  return ('\nNothing pushed: the Evaluator did not bless this model (its checks are printed '
+          'above and kept in its evaluation.json).')
 
 
 if __name__ == '__main__':

@@ -38,6 +38,8 @@ class PipelineConfig:
   pipeline_root: str = _field('', 'root of the artifacts (default: OUTPUT_DIR/pipeline_root)')
   metadata_path: str = _field('', 'SQLite ML Metadata file '
                               '(default: OUTPUT_DIR/metadata.sqlite)')
+  serving_dir: str = _field('', 'where the Pusher writes each blessed model as a numbered '
+                            'version, as TF Serving reads them (default: OUTPUT_DIR/serving)')
   layout: str = _field('auto', "data layout, or 'auto' to detect it from the file names")
   eval_percent: int = _field(20, 'percentage of ratings in the eval split (stable hash)')
   max_bad_rows: int = _field(0, 'unusable input rows that may be skipped (and reported) '
@@ -49,6 +51,11 @@ class PipelineConfig:
   timestamp_boundaries: int = _field(1000, 'equal-width timestamp bucket boundaries '
                                      '(Transform)')
   max_title_tokens: int = _field(10_000, 'size of the title-word vocabulary (Transform)')
+  min_top100: float = _field(0.4, 'the top-100 accuracy a model must reach to be blessed '
+                             '(Evaluator)')
+  max_regression: float = _field(0.01, 'how much lower than the latest blessed model\'s '
+                                 'top-100 accuracy a model may score and still be blessed')
+  serving_k: int = _field(100, 'titles the pushed model\'s retrieve signatures return')
   preset: str = _field(hparams.DEFAULT_PRESET, 'training preset: '
                        + ', '.join(hparams.PRESETS) + '; the training flags below override '
                        'single settings')
@@ -62,6 +69,7 @@ class PipelineConfig:
         self.output_dir, 'pipeline_root')
     self.metadata_path = _absolute(self.metadata_path) or os.path.join(
         self.output_dir, 'metadata.sqlite')
+    self.serving_dir = _absolute(self.serving_dir) or os.path.join(self.output_dir, 'serving')
     self.training = hparams.preset(self.preset, **self.training_overrides)
 
   @property

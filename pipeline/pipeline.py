@@ -2,6 +2,8 @@
 
 ExampleGen over MovieLens -> StatisticsGen -> SchemaGen -> ExampleValidator -> ValidationGate
   -> Transform -> Trainer (with the catalog as the candidates)
+  -> RetrievalEvaluator (against the latest blessed model, found by a Resolver)
+  -> ServingPusher
 """
 import hashlib
 import os
@@ -10,27 +12,36 @@ from typing import Optional
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
+import components.evaluator
 import modules
+from components.evaluator import RetrievalEvaluator
 from components.example_gen import MovieLensExampleGen
+from components.pusher import ServingPusher
 from components.trainer import CatalogTrainer
 from components.validation_gate import ValidationGate
 from pipeline.configs import PipelineConfig
 
 
-def modules_fingerprint() -> str:
-  """A hash of the user modules' source.
+def source_fingerprint(*packages) -> str:
+  """A hash of the Python source of some packages.
 
   TFX's cache keys on a component's inputs and settings; with module paths (not module
-  files) that leaves out the code itself, so Transform and the Trainer carry this in
-  their custom_config: editing modules/ reruns them instead of reusing stale results.
+  files) that leaves out the code itself, so the components that run our code carry this
+  among their settings: editing that code reruns them instead of reusing stale results.
   """
   digest = hashlib.sha256()
-  directory = os.path.dirname(modules.__file__)
-  for name in sorted(os.listdir(directory)):
-    if name.endswith('.py'):
-      with open(os.path.join(directory, name), 'rb') as file:
-        digest.update(name.encode() + b'\0' + file.read())
+  for package in packages:
+    directory = os.path.dirname(package.__file__)
+    for name in sorted(os.listdir(directory)):
+      if name.endswith('.py'):
+        with open(os.path.join(directory, name), 'rb') as file:
+          digest.update(f'{package.__name__}/{name}'.encode() + b'\0' + file.read())
   return digest.hexdigest()[:16]
+
+
+def modules_fingerprint() -> str:
+  """The user modules' fingerprint, which Transform and the Trainer carry."""
+  return source_fingerprint(modules)
 
 
 def create_pipeline(
@@ -62,13 +73,26 @@ def create_pipeline(
       transform_graph=transform.outputs['transform_graph'],
       catalog=example_gen.outputs['catalog'], run_fn='modules.trainer.run_fn',
       custom_config={'training': config.training.to_json_dict(),
-                     'modules_fingerprint': code_version})
+                     'serving_k': config.serving_k, 'modules_fingerprint': code_version})
+  latest_blessed_model = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+  ).with_id('latest_blessed_model_resolver')
+  evaluator = RetrievalEvaluator(
+      examples=example_gen.outputs['examples'], model=trainer.outputs['model'],
+      baseline_model=latest_blessed_model.outputs['model'], min_top100=config.min_top100,
+      max_regression=config.max_regression,
+      code_version=source_fingerprint(modules, components.evaluator))
+  pusher = ServingPusher(model=trainer.outputs['model'],
+                         model_blessing=evaluator.outputs['blessing'],
+                         serving_dir=config.serving_dir)
 
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=[example_gen, statistics_gen, schema_gen, example_validator, validation_gate,
-                  transform, trainer],
+                  transform, trainer, latest_blessed_model, evaluator, pusher],
       enable_cache=config.cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=config.beam_args)

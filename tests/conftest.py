@@ -3,3 +3,52 @@ import os
 
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')  # before TensorFlow is first imported
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+
+import dataclasses  # noqa: E402
+import hashlib  # noqa: E402
+from typing import Dict, List  # noqa: E402
+
+import pytest  # noqa: E402
+
+# Settings that learn the clustered release's tastes in seconds.
+QUICK_TRAINING = ('--layer-sizes', '32', '--batch-size', '128', '--learning-rate', '0.01')
+
+
+@dataclasses.dataclass
+class GatedRuns:
+  """Runs of the real pipeline over one clustered release and one serving directory."""
+  first: object  # a good model: blessed and pushed
+  impossible: object  # the same model, an unreachable --min-top100: nothing pushed
+  better: object  # more training: compared against the first, blessed and pushed
+  demanding: object  # the better model again, asked to improve on itself: not blessed
+  versions_after: List[Dict[str, str]]  # the serving directory after each run:
+                                         # {version: digest of its files}
+
+
+@pytest.fixture(scope='session')
+def gated_runs(tmp_path_factory) -> GatedRuns:
+  from tests import synthetic
+  from tests.pipeline_run import run_pipeline
+  root = tmp_path_factory.mktemp('gated')
+  data_dir = synthetic.write_grouplens_100k(synthetic.make_clustered_release(),
+                                            str(root / 'ml-100k'))
+  output_dir = str(root / 'outputs')
+  serving_dir = root / 'outputs' / 'serving'
+  runs, versions = [], []
+  for flags in (('--epochs', '2'), ('--epochs', '2', '--min-top100', '1.01'),
+                ('--epochs', '6'), ('--epochs', '6', '--max-regression', '-1')):
+    run = run_pipeline(data_dir, output_dir, *QUICK_TRAINING, *flags)
+    assert run.exit_code == 0, run.stderr
+    runs.append(run)
+    versions.append({version.name: _digest(version) for version in serving_dir.iterdir()}
+                    if serving_dir.exists() else {})
+  return GatedRuns(*runs, versions_after=versions)
+
+
+def _digest(directory) -> str:
+  """A hash of every file's path and content under a directory."""
+  digest = hashlib.sha256()
+  for path in sorted(p for p in directory.rglob('*') if p.is_file()):
+    digest.update(str(path.relative_to(directory)).encode() + b'\0' + path.read_bytes())
+  return digest.hexdigest()

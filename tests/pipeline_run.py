@@ -18,11 +18,12 @@ class Run:
   stdout: str
   stderr: str
   config: configs.PipelineConfig
+  run_number: int  # this run's position among the pipeline's runs in ML Metadata
 
   def outputs(self) -> Dict[str, metadata.Output]:
-    """The latest run's outputs, by 'Component.key'."""
+    """This run's outputs, by 'Component.key'."""
     store = metadata.connect(self.config.metadata_path)
-    run = metadata.runs(store, self.config.pipeline_name)[-1]
+    run = metadata.runs(store, self.config.pipeline_name)[self.run_number]
     return {f'{o.component}.{o.key}': o
             for o in metadata.run_outputs(store, self.config.pipeline_name, run)}
 
@@ -34,7 +35,12 @@ def run_pipeline(data_dir: str, output_dir: str, *flags: str) -> Run:
   out, err = io.StringIO(), io.StringIO()
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
     exit_code = runner_local.main(argv)
-  return Run(exit_code, out.getvalue(), err.getvalue(), runner_local.parse_args(argv))
+  config = runner_local.parse_args(argv)
+  number = -1
+  if os.path.exists(config.metadata_path):
+    number = len(metadata.runs(metadata.connect(config.metadata_path),
+                               config.pipeline_name)) - 1
+  return Run(exit_code, out.getvalue(), err.getvalue(), config, number)
 
 
 def read_examples(examples_uri: str, split: str) -> List[tf.train.Example]:

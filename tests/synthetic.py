@@ -56,18 +56,51 @@ def make_release(num_users: int = 30, num_movies: int = 40, num_ratings: int = 6
                  seed: int = 0) -> Release:
   """A release with every user and at least most movies rated, and a latin-1 title."""
   rng = random.Random(seed)
-  movies = [Movie(i, f'Movie {i}', 1990 + i % 10, rng.sample(GENRES_100K[1:], rng.randint(1, 3)))
-            for i in range(1, num_movies + 1)]
-  movies[0].name = 'Misérables, Les'  # outside ASCII: u.item is latin-1, RecBole's UTF-8
-  users = [User(i, rng.randint(7, 73), rng.choice('MF'), rng.choice(OCCUPATIONS),
-                f'{rng.randint(0, 99999):05d}') for i in range(1, num_users + 1)]
+  movies, users = _movies(rng, num_movies), _users(rng, num_users)
   pairs = set()
   while len(pairs) < num_ratings:
     user = (len(pairs) % num_users) + 1  # every user rates
     pairs.add((user, rng.randint(1, num_movies)))
-  ratings = [Rating(user, movie, rng.randint(1, 5), FIRST_TIMESTAMP + rng.randint(0, 10**7))
-             for user, movie in sorted(pairs)]
-  return Release(users, movies, ratings)
+  return Release(users, movies, _ratings(rng, pairs))
+
+
+def make_clustered_release(num_users: int = 120, num_movies: int = 300,
+                           ratings_per_user: int = 25, num_groups: int = 6,
+                           taste: float = 0.9, seed: int = 0) -> Release:
+  """A release with tastes a model can learn and a most-popular list cannot: users and
+  movies fall into groups, and a user's ratings are, with probability `taste`, of a movie
+  of their own group (otherwise of any movie)."""
+  rng = random.Random(seed)
+  movies, users = _movies(rng, num_movies), _users(rng, num_users)
+  block = num_movies // num_groups
+  pairs = set()
+  for user in range(1, num_users + 1):
+    group = user % num_groups
+    rated = set()
+    while len(rated) < ratings_per_user:
+      if rng.random() < taste:
+        rated.add(group * block + rng.randint(1, block))
+      else:
+        rated.add(rng.randint(1, num_movies))
+    pairs.update((user, movie) for movie in rated)
+  return Release(users, movies, _ratings(rng, pairs))
+
+
+def _movies(rng: random.Random, count: int) -> List[Movie]:
+  movies = [Movie(i, f'Movie {i}', 1990 + i % 10, rng.sample(GENRES_100K[1:], rng.randint(1, 3)))
+            for i in range(1, count + 1)]
+  movies[0].name = 'Misérables, Les'  # outside ASCII: u.item is latin-1, RecBole's UTF-8
+  return movies
+
+
+def _users(rng: random.Random, count: int) -> List[User]:
+  return [User(i, rng.randint(7, 73), rng.choice('MF'), rng.choice(OCCUPATIONS),
+               f'{rng.randint(0, 99999):05d}') for i in range(1, count + 1)]
+
+
+def _ratings(rng: random.Random, pairs) -> List[Rating]:
+  return [Rating(user, movie, rng.randint(1, 5), FIRST_TIMESTAMP + rng.randint(0, 10**7))
+          for user, movie in sorted(pairs)]
 
 
 def _write(path: str, lines: List[str], encoding: str = 'utf-8') -> str:

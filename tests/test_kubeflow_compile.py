@@ -11,7 +11,8 @@ IMAGE = 'example.com/movielens-tfx:test'
 
 def test_the_pipeline_compiles_for_kubeflow_v2(tmp_path):
   config = configs.PipelineConfig(pipeline_root='gs://bucket/root',
-                                  data_dir='gs://bucket/ml-100k')
+                                  data_dir='gs://bucket/ml-100k',
+                                  serving_dir='gs://bucket/serving')
   runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
       config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image=IMAGE),
       output_dir=str(tmp_path), output_filename='pipeline.json')
@@ -19,7 +20,17 @@ def test_the_pipeline_compiles_for_kubeflow_v2(tmp_path):
   spec = json.loads((tmp_path / 'pipeline.json').read_text())['pipelineSpec']
   tasks = spec['root']['dag']['tasks']
   assert set(tasks) == {'MovieLensExampleGen', 'StatisticsGen', 'SchemaGen',
-                        'ExampleValidator', 'ValidationGate', 'Transform', 'CatalogTrainer'}
+                        'ExampleValidator', 'ValidationGate', 'Transform', 'CatalogTrainer',
+                        'latest_blessed_model_resolver-model-blessing-resolver',
+                        'latest_blessed_model_resolver-model-resolver', 'RetrievalEvaluator',
+                        'ServingPusher'}
+  # Kubeflow V2 resolves the latest blessed model in two queries: blessing, then its model.
+  evaluator_inputs = tasks['RetrievalEvaluator']['inputs']['artifacts']
+  assert evaluator_inputs['baseline_model']['taskOutputArtifact']['producerTask'] == (
+      'latest_blessed_model_resolver-model-resolver')
+  assert tasks['ServingPusher']['inputs']['artifacts']['model_blessing'][
+      'taskOutputArtifact'] == {'producerTask': 'RetrievalEvaluator',
+                                'outputArtifactKey': 'blessing'}
   assert tasks['ValidationGate']['dependentTasks'] == ['ExampleValidator']
   assert set(tasks['Transform']['dependentTasks']) == {'MovieLensExampleGen', 'SchemaGen',
                                                        'ValidationGate'}

@@ -1,13 +1,11 @@
 """What the Trainer leaves behind after the real pipeline ran on synthetic data."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from modules import trainer
+from modules import serving, trainer
 from tests import synthetic
 from tests.pipeline_run import run_pipeline
 
@@ -59,33 +57,44 @@ def test_the_plot_and_tensorboard_logs_are_written(run):
   assert any(name.startswith('events.out.tfevents') for name in os.listdir(model_run))
 
 
-def test_the_towers_and_catalog_embeddings_are_saved(run):
+def test_the_served_model_and_the_candidate_tower_are_saved(run):
   result, release = run
-  model = os.path.join(result.outputs()['CatalogTrainer.model'].uri, 'Format-Serving')
-  with open(os.path.join(model, trainer.CATALOG_FILE)) as file:
-    titles = json.load(file)
+  model = result.outputs()['CatalogTrainer.model'].uri
+  titles, embeddings = serving.read_catalog(os.path.join(model, 'Format-Serving'))
   assert titles == sorted(m.title for m in release.movies)
-  embeddings = np.load(os.path.join(model, trainer.EMBEDDINGS_FILE))
   assert embeddings.shape == (40, 16)
-  assert os.path.isdir(os.path.join(model, trainer.QUERY_TOWER_DIR))
+  assert os.path.exists(os.path.join(model, 'Format-Serving', 'saved_model.pb'))
   assert os.path.isdir(os.path.join(model, trainer.CANDIDATE_TOWER_DIR))
 
 
-def test_the_query_tower_answers_raw_features_with_plain_tensorflow(run):
-  """Loaded in a fresh process with TensorFlow only: known and unknown users both embed."""
+def test_the_saved_model_was_checked_against_the_trained_one(run):
   result, _ = run
-  model = os.path.join(result.outputs()['CatalogTrainer.model'].uri, 'Format-Serving',
-                       trainer.QUERY_TOWER_DIR)
-  script = (
-      'import sys, tensorflow as tf\n'
-      'embed = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]\n'
-      'out = embed(user_id=tf.constant(["1", "no-such-user"]),'
-      ' timestamp=tf.constant([874724710, 2000000000], tf.int64))["embedding"]\n'
-      'print(out.shape, bool(tf.reduce_all(tf.math.is_finite(out))))\n')
-  env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'}
-  output = subprocess.run([sys.executable, '-c', script, model], capture_output=True,
-                          text=True, env=env, check=True).stdout
-  assert output.strip().splitlines()[-1] == '(2, 16) True'
+  assert 'Saved model checked against the trained one on 40 probe queries' in result.stdout
+  with open(os.path.join(result.outputs()['CatalogTrainer.model_run'].uri,
+                         trainer.EXPORT_CHECK_FILE)) as file:
+    check = json.load(file)
+  assert len(check['user_id']) == len(check['embedding']) == len(check['top_titles']) == 40
+  assert {len(titles) for titles in check['top_titles']} == {10}
+
+
+def test_a_saved_model_that_differs_from_the_trained_one_fails_the_export(run):
+  """The check can fail: a model whose saved signature answers differently is refused."""
+  import tensorflow as tf
+  result, _ = run
+  directory = os.path.join(result.outputs()['CatalogTrainer.model'].uri, 'Format-Serving')
+  trained = tf.saved_model.load(directory)
+
+  class Drifted:  # the trained model's answers, moved a little
+    candidates = trained.candidates
+    titles = tf.constant(serving.read_catalog(directory)[0])
+
+    @staticmethod
+    def embed(**inputs):
+      return {'embedding': trained.signatures['embed'](**inputs)['embedding'] + 0.01}
+
+  probe = {'user_id': np.array(['1'], dtype=object), 'timestamp': np.array([0], np.int64)}
+  with pytest.raises(RuntimeError, match='does not reproduce the trained one'):
+    trainer.check_export(directory, Drifted, probe)
 
 
 def test_the_layer_experiment_compares_runs_in_one_plot_and_table(tmp_path):

@@ -1,0 +1,78 @@
+"""ServingPusher: TFX's Pusher, which does not push a model that is already served.
+
+The stock Pusher writes every blessed model it is given to a new version directory. A
+model is blessed again when it is evaluated again (for instance when a second identical
+run compares it with itself as the latest blessed model), and would then be served twice
+under two versions. This one first looks for a version directory holding the same
+SavedModel (the same fingerprint.pb, which hashes the graph, signatures and weights) and
+records that version instead of copying.
+"""
+import logging
+import os
+from typing import Any, Dict, List, Optional
+
+from tfx import types
+from tfx.components.pusher import executor as pusher_executor
+from tfx.components.pusher.component import Pusher
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs as keys
+from tfx.utils import io_utils, proto_utils
+
+logger = logging.getLogger('movielens_tfx.pusher')
+FINGERPRINT_FILE = 'fingerprint.pb'
+
+
+def served_version(model_path: str, base_directory: str) -> Optional[str]:
+  """The version directory under base_directory that holds the same SavedModel, if any."""
+  fingerprint = os.path.join(model_path, FINGERPRINT_FILE)
+  if not fileio.exists(fingerprint) or not fileio.isdir(base_directory):
+    return None
+  with fileio.open(fingerprint, 'rb') as file:
+    expected = file.read()
+  for version in sorted(fileio.listdir(base_directory), reverse=True):
+    candidate = os.path.join(base_directory, version.rstrip('/'), FINGERPRINT_FILE)
+    if fileio.exists(candidate):
+      with fileio.open(candidate, 'rb') as file:
+        if file.read() == expected:
+          return version.rstrip('/')
+  return None
+
+
+class Executor(pusher_executor.Executor):
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+    destination = proto_utils.json_to_proto(exec_properties[keys.PUSH_DESTINATION_KEY],
+                                            pusher_pb2.PushDestination())
+    base_directory = destination.filesystem.base_directory
+    if base_directory and self.CheckBlessing(input_dict):
+      model_path = self.GetModelPath(input_dict)
+      version = served_version(model_path, base_directory)
+      if version is not None:
+        model_push = artifact_utils.get_single_instance(output_dict[keys.PUSHED_MODEL_KEY])
+        io_utils.copy_dir(model_path, model_push.uri)
+        self._MarkPushed(model_push, os.path.join(base_directory, version), version)
+        logger.info('This model is already served as version %s: nothing new to push.',
+                    version)
+        return
+    super().Do(input_dict, output_dict, exec_properties)
+    pushed = artifact_utils.get_single_instance(output_dict[keys.PUSHED_MODEL_KEY])
+    if pushed.get_int_custom_property('pushed') == 1:
+      logger.info('Pushed as version %s: %s',
+                  pushed.get_string_custom_property('pushed_version'),
+                  pushed.get_string_custom_property('pushed_destination'))
+
+
+class ServingPusher(Pusher):
+  """Pushes a blessed model to `<serving_dir>/<version>/`, unless that model is served."""
+
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+  def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
+               serving_dir: str):
+    super().__init__(model=model, model_blessing=model_blessing,
+                     push_destination=pusher_pb2.PushDestination(
+                         filesystem=pusher_pb2.PushDestination.Filesystem(
+                             base_directory=serving_dir)))

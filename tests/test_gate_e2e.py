@@ -1,0 +1,121 @@
+"""The Evaluator's gate and the Pusher, over runs of the real pipeline (conftest.gated_runs):
+only a blessed model ships, and a served version is never touched again."""
+import json
+import os
+
+import pytest
+
+from components.evaluator import executor as evaluator
+from modules import trainer
+
+SLICES = ('user_gender', 'bucketized_user_age', 'user_occupation_text',
+          'user_training_ratings')
+
+
+def evaluation(run):
+  with open(os.path.join(run.outputs()['RetrievalEvaluator.evaluation'].uri,
+                         evaluator.EVALUATION_FILE)) as file:
+    return json.load(file)
+
+
+def failed_checks(report):
+  return [check['name'] for check in report['gate']['checks'] if not check['passed']]
+
+
+def new_versions(gated_runs, run_index):
+  before = gated_runs.versions_after[run_index - 1] if run_index else {}
+  return sorted(set(gated_runs.versions_after[run_index]) - set(before))
+
+
+def test_a_good_first_model_is_blessed_and_pushed_as_a_numbered_version(gated_runs):
+  run = gated_runs.first
+  report = evaluation(run)
+  assert report['gate']['blessed'] and failed_checks(report) == []
+  assert report['baseline_model'] is None
+  assert 'PASS  no blessed model yet' in run.stdout and 'Blessed: the Pusher ships' in run.stdout
+  [version] = new_versions(gated_runs, 0)
+  assert version.isdigit()  # TF Serving loads <serving_dir>/<integer version>/
+  version_dir = os.path.join(run.config.serving_dir, version)
+  assert {'saved_model.pb', 'variables', 'assets.extra'} <= set(os.listdir(version_dir))
+  assert f'served as version {version}: {version_dir}' in run.stdout
+  outputs = run.outputs()
+  blessing = outputs['RetrievalEvaluator.blessing']
+  assert blessing.properties['blessed'] == 1
+  assert blessing.properties['current_model'] == outputs['CatalogTrainer.model'].uri
+  assert isinstance(blessing.properties['current_model_id'], int)
+  assert os.path.exists(os.path.join(blessing.uri, 'BLESSED'))
+  assert outputs['ServingPusher.pushed_model'].properties['pushed_version'] == version
+
+
+def test_the_evaluation_of_the_exported_model_reproduces_the_trainers_validation(gated_runs):
+  run = gated_runs.first
+  report = evaluation(run)
+  with open(os.path.join(run.outputs()['CatalogTrainer.model_run'].uri,
+                         trainer.HISTORY_FILE)) as file:
+    history = json.load(file)
+  one_rating = 1 / report['num_eval_ratings']
+  for k, value in history['final_val_top_k'].items():
+    assert report['top_k']['model'][k] == pytest.approx(value, abs=one_rating)
+  assert report['top_k']['popularity'] == history['popularity_baseline_top_k']
+  assert report['num_candidates'] == 300 and report['num_eval_ratings'] == history['num_eval']
+  for section in ('top_k', 'top_k_unseen'):
+    for name in ('model', 'popularity', 'unknown_user'):
+      values = [report[section][name][k] for k in ('1', '5', '10', '50', '100')]
+      assert values == sorted(values) and 0 <= values[0] and values[-1] <= 1
+  # Removing what a user has seen can only move the truth up the list.
+  for name in ('model', 'popularity'):
+    assert all(report['top_k_unseen'][name][k] >= report['top_k'][name][k]
+               for k in report['top_k'][name])
+
+
+def test_top_100_is_sliced_by_user_features_and_activity(gated_runs):
+  report = evaluation(gated_runs.first)
+  assert set(report['slices']) == set(SLICES)
+  for name in SLICES:
+    rows = report['slices'][name]
+    assert sum(row['count'] for row in rows) == report['num_eval_ratings']
+    overall = sum(row['model'] * row['count'] for row in rows) / report['num_eval_ratings']
+    assert overall == pytest.approx(report['top_k']['model']['100'])
+    assert all(set(row) == {'value', 'count', 'model', 'model_unseen', 'popularity',
+                            'popularity_unseen'} for row in rows)
+  assert {row['value'] for row in report['slices']['user_gender']} == {'M', 'F'}
+  assert {row['value'] for row in report['slices']['user_training_ratings']} <= {
+      '0', '1-19', '20-49'}
+
+
+def test_a_model_failing_the_gate_pushes_nothing_and_the_served_version_stays(gated_runs):
+  run = gated_runs.impossible
+  report = evaluation(run)
+  assert not report['gate']['blessed'] and failed_checks(report) == ['minimum']
+  assert 'FAIL  top-100 accuracy' in run.stdout and '>= 1.0100 (minimum' in run.stdout
+  assert 'Nothing pushed' in run.stdout
+  outputs = run.outputs()
+  assert outputs['ServingPusher.pushed_model'].properties['pushed'] == 0
+  assert outputs['RetrievalEvaluator.blessing'].properties['blessed'] == 0
+  assert os.path.exists(os.path.join(outputs['RetrievalEvaluator.blessing'].uri, 'NOT_BLESSED'))
+  assert gated_runs.versions_after[1] == gated_runs.versions_after[0]  # same files, same bytes
+
+
+def test_a_better_model_is_compared_with_the_first_and_pushed_beside_it(gated_runs):
+  first, better = evaluation(gated_runs.first), evaluation(gated_runs.better)
+  assert better['baseline_model']['uri'] == first['model']['uri']
+  # The baseline is evaluated again on the same split: the first model's figure.
+  assert better['top_k']['baseline_model'] == first['top_k']['model']
+  assert better['top_k']['model']['100'] > first['top_k']['model']['100']
+  regression = better['gate']['checks'][2]
+  assert regression['passed'] and regression['threshold'] == pytest.approx(
+      first['top_k']['model']['100'] - 0.01)
+  blessing = gated_runs.better.outputs()['RetrievalEvaluator.blessing'].properties
+  assert blessing['baseline_model'] == first['model']['uri'] and blessing['blessed'] == 1
+  [version] = new_versions(gated_runs, 2)
+  assert version > max(gated_runs.versions_after[0])
+  # The earlier version is still there, untouched.
+  assert {v: d for v, d in gated_runs.versions_after[2].items() if v != version} == (
+      gated_runs.versions_after[0])
+
+
+def test_the_regression_check_fails_a_model_that_does_not_beat_the_served_one(gated_runs):
+  report = evaluation(gated_runs.demanding)
+  assert failed_checks(report) == ['no_regression']
+  assert report['baseline_model']['uri'] == evaluation(gated_runs.better)['model']['uri']
+  assert gated_runs.versions_after[3] == gated_runs.versions_after[2]

@@ -1,0 +1,165 @@
+"""The model the Pusher shipped, as a serving system uses it (conftest.gated_runs): its four
+signatures, the catalog beside it, odd and bad requests."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from modules import serving, trainer
+
+
+@pytest.fixture(scope='module')
+def pushed(gated_runs):
+  """The latest pushed version's directory, and the run that trained it."""
+  run = gated_runs.better
+  return run.outputs()['ServingPusher.pushed_model'].properties['pushed_destination'], run
+
+
+@pytest.fixture(scope='module')
+def model(pushed):
+  return tf.saved_model.load(pushed[0])
+
+
+def export_check(run):
+  with open(os.path.join(run.outputs()['CatalogTrainer.model_run'].uri,
+                         trainer.EXPORT_CHECK_FILE)) as file:
+    return json.load(file)
+
+
+SCRIPT = '''
+import importlib.util, json, sys
+import tensorflow as tf
+assert importlib.util.find_spec('modules') is None, 'the project must not be importable here'
+directory, probe = sys.argv[1], json.load(open(sys.argv[2]))
+model = tf.saved_model.load(directory)
+users = tf.constant(probe['user_id'])
+timestamps = tf.constant(probe['timestamp'], tf.int64)
+examples = [tf.train.Example(features=tf.train.Features(feature={
+    'user_id': tf.train.Feature(bytes_list=tf.train.BytesList(value=[u.encode()])),
+    'timestamp': tf.train.Feature(int64_list=tf.train.Int64List(value=[t]))}))
+    .SerializeToString() for u, t in zip(probe['user_id'], probe['timestamp'])]
+print(json.dumps({
+    'signatures': sorted(model.signatures),
+    'serving_default': model.signatures['serving_default'](
+        examples=tf.constant(examples))['embedding'].numpy().tolist(),
+    'embed': model.signatures['embed'](user_id=users, timestamp=timestamps)[
+        'embedding'].numpy().tolist(),
+    'titles': [[t.decode() for t in row] for row in model.signatures['retrieve'](
+        user_id=users, timestamp=timestamps)['titles'].numpy()],
+}))
+'''
+
+
+def test_in_a_process_with_only_tensorflow_it_answers_as_the_trained_model(pushed, tmp_path):
+  directory, run = pushed
+  check = export_check(run)
+  probe = tmp_path / 'probe.json'
+  probe.write_text(json.dumps({name: check[name] for name in ('user_id', 'timestamp')}))
+  env = {key: value for key, value in os.environ.items() if key != 'PYTHONPATH'}
+  result = subprocess.run([sys.executable, '-I', '-c', SCRIPT, directory, str(probe)],
+                          capture_output=True, text=True, cwd=tmp_path,
+                          env={**env, 'TF_CPP_MIN_LOG_LEVEL': '3'})
+  assert result.returncode == 0, result.stderr[-3000:]
+  answer = json.loads(result.stdout.strip().splitlines()[-1])
+  assert answer['signatures'] == sorted(serving.SIGNATURES)
+  # The probe holds an unknown user and timestamps far outside the data's range.
+  assert 'no-such-user' in check['user_id'] and 0 in check['timestamp']
+  for name in ('serving_default', 'embed'):
+    np.testing.assert_allclose(answer[name], check['embedding'], atol=1e-5)
+  assert [titles[:10] for titles in answer['titles']] == check['top_titles']
+
+
+def retrieve(model, users, timestamps, exclude=None):
+  inputs = {'user_id': tf.constant(users), 'timestamp': tf.constant(timestamps, tf.int64)}
+  if exclude is None:
+    out = model.signatures['retrieve'](**inputs)
+  else:
+    out = model.signatures['retrieve_excluding'](**inputs, exclude=tf.constant(exclude))
+  return [[t.decode() for t in row] for row in out['titles'].numpy()], out['scores'].numpy()
+
+
+@pytest.mark.parametrize('batch', [1, 5000])
+def test_any_user_at_any_time_gets_k_titles_in_batches_of_one_or_thousands(model, batch):
+  rng = np.random.default_rng(batch)
+  users = [str(u) for u in rng.integers(1, 200, batch)]  # ids above 120 are unknown
+  timestamps = rng.integers(0, 2**40, batch)  # mostly far outside 1997-98
+  titles, scores = retrieve(model, users, timestamps)
+  assert len(titles) == batch and {len(row) for row in titles} == {serving.DEFAULT_K}
+  assert np.isfinite(scores).all() and (np.diff(scores, axis=1) <= 0).all()
+
+
+def test_retrieval_is_brute_force_over_the_exported_catalog(pushed, model):
+  titles_file, embeddings = serving.read_catalog(pushed[0])
+  users, timestamps = ['1', '2', 'stranger'], [880_000_000, 0, 890_000_000]
+  queries = model.signatures['embed'](user_id=tf.constant(users), timestamp=tf.constant(
+      timestamps, tf.int64))['embedding'].numpy()
+  expected = np.argsort(-(queries @ embeddings.T), axis=1, kind='stable')[:, :serving.DEFAULT_K]
+  titles, scores = retrieve(model, users, timestamps)
+  assert titles == [[titles_file[i] for i in row] for row in expected]
+  np.testing.assert_allclose(scores, np.sort(queries @ embeddings.T, axis=1)[:, ::-1][
+      :, :serving.DEFAULT_K], rtol=1e-5, atol=1e-5)
+  assert len(titles_file) == 300 and embeddings.shape == (300, 32)
+
+
+def test_the_candidate_tower_beside_it_embeds_the_catalog_as_exported(pushed):
+  directory, run = pushed
+  titles, embeddings = serving.read_catalog(directory)
+  tower = tf.keras.models.load_model(os.path.join(run.outputs()['CatalogTrainer.model'].uri,
+                                                  trainer.CANDIDATE_TOWER_DIR))
+  np.testing.assert_allclose(tower(tf.constant(titles)).numpy(), embeddings, atol=1e-5)
+
+
+def test_excluded_titles_are_left_out_and_the_rest_keep_their_order(model):
+  users, timestamps = ['1', '7'], [880_000_000, 885_000_000]
+  titles, _ = retrieve(model, users, timestamps)
+  exclude = [titles[0][:3] + ['', 'Not A Movie (1900)'], titles[1][5:6] + [''] * 4]
+  kept, scores = retrieve(model, users, timestamps, exclude)
+  assert kept[0][:serving.DEFAULT_K - 3] == titles[0][3:]
+  assert kept[1][:serving.DEFAULT_K - 1] == titles[1][:5] + titles[1][6:]
+  assert not set(exclude[0]) & set(kept[0]) and np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize('call, message', [
+    (lambda m: m.signatures['embed'](user_id=tf.constant([], tf.string),
+                                     timestamp=tf.constant([], tf.int64)), 'empty request'),
+    (lambda m: m.signatures['retrieve'](user_id=tf.constant(['1', '2']),
+                                        timestamp=tf.constant([1], tf.int64)), 'same length'),
+    (lambda m: m.signatures['serving_default'](examples=tf.constant(['not an example'])),
+     'Could not parse example input'),
+    (lambda m: m.signatures['serving_default'](examples=tf.constant([tf.train.Example(
+        features=tf.train.Features(feature={'timestamp': tf.train.Feature(
+            int64_list=tf.train.Int64List(value=[1]))})).SerializeToString()])),
+     'user_id'),
+    (lambda m: m.signatures['retrieve_excluding'](
+        user_id=tf.constant(['1']), timestamp=tf.constant([1], tf.int64),
+        exclude=tf.constant([['a'], ['b']])), 'one row per query'),
+])
+def test_an_empty_or_malformed_request_is_refused_with_a_clear_error(model, call, message):
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+    call(model)
+
+
+def test_the_version_directory_is_what_tf_serving_reads(pushed):
+  """TF Serving loads the MetaGraph tagged 'serve' of <base>/<version>/saved_model.pb and
+  calls its SignatureDefs by name, each input and output a plain tensor."""
+  from tensorflow.core.protobuf import saved_model_pb2
+  saved_model = saved_model_pb2.SavedModel()
+  with open(os.path.join(pushed[0], 'saved_model.pb'), 'rb') as file:
+    saved_model.ParseFromString(file.read())
+  [graph] = [g for g in saved_model.meta_graphs if 'serve' in g.meta_info_def.tags]
+  signatures = {name: ({k: v.dtype for k, v in sig.inputs.items()}, set(sig.outputs))
+                for name, sig in graph.signature_def.items() if not name.startswith('__')}
+  string, int64 = tf.string.as_datatype_enum, tf.int64.as_datatype_enum
+  assert signatures == {
+      'serving_default': ({'examples': string}, {'embedding'}),
+      'embed': ({'user_id': string, 'timestamp': int64}, {'embedding'}),
+      'retrieve': ({'user_id': string, 'timestamp': int64}, {'titles', 'scores'}),
+      'retrieve_excluding': ({'user_id': string, 'timestamp': int64, 'exclude': string},
+                             {'titles', 'scores'}),
+  }
+  assert all(tensor.name for sig in graph.signature_def.values()
+             for tensor in list(sig.inputs.values()) + list(sig.outputs.values()))
