@@ -55,6 +55,9 @@ class PipelineConfig:
                              '(Evaluator)')
   max_regression: float = _field(0.01, 'how much lower than the latest blessed model\'s '
                                  'top-100 accuracy a model may score and still be blessed')
+  compare_with_blessed: bool = _field(
+      True, 'compare each model with the latest blessed one (a Resolver of ML Metadata); '
+      'off for orchestrators without resolver support')
   serving_k: int = _field(100, 'titles the pushed model\'s retrieve signatures return')
   preset: str = _field(hparams.DEFAULT_PRESET, 'training preset: '
                        + ', '.join(hparams.PRESETS) + '; the training flags below override '

@@ -74,15 +74,17 @@ def create_pipeline(
       catalog=example_gen.outputs['catalog'], run_fn='modules.trainer.run_fn',
       custom_config={'training': config.training.to_json_dict(),
                      'serving_k': config.serving_k, 'modules_fingerprint': code_version})
-  latest_blessed_model = tfx.dsl.Resolver(
-      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-  ).with_id('latest_blessed_model_resolver')
+  latest_blessed_model = None
+  if config.compare_with_blessed:
+    latest_blessed_model = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id('latest_blessed_model_resolver')
   evaluator = RetrievalEvaluator(
       examples=example_gen.outputs['examples'], model=trainer.outputs['model'],
-      baseline_model=latest_blessed_model.outputs['model'], min_top100=config.min_top100,
-      max_regression=config.max_regression,
+      baseline_model=latest_blessed_model.outputs['model'] if latest_blessed_model else None,
+      min_top100=config.min_top100, max_regression=config.max_regression,
       code_version=source_fingerprint(modules, components.evaluator))
   pusher = ServingPusher(model=trainer.outputs['model'],
                          model_blessing=evaluator.outputs['blessing'],
@@ -91,8 +93,9 @@ def create_pipeline(
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
-      components=[example_gen, statistics_gen, schema_gen, example_validator, validation_gate,
-                  transform, trainer, latest_blessed_model, evaluator, pusher],
+      components=[c for c in (example_gen, statistics_gen, schema_gen, example_validator,
+                              validation_gate, transform, trainer, latest_blessed_model,
+                              evaluator, pusher) if c is not None],
       enable_cache=config.cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=config.beam_args)

@@ -1,0 +1,165 @@
+"""runner_kubeflow.py compiles the local pipeline for Kubeflow V2, and the Dockerfile builds
+the image the compiled spec names; read back as pipeline-spec protos."""
+import contextlib
+import importlib
+import io
+import os
+import re
+
+import pytest
+
+import runner_kubeflow
+from pipeline import configs
+from pipeline.compiled import CompiledPipeline
+from pipeline.pipeline import create_pipeline
+
+IMAGE = 'registry.example.com/movielens-tfx:test'
+EXECUTOR = ['python', '-m', 'tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor']
+RESOLVER = 'latest_blessed_model_resolver'
+RESOLVER_TASKS = {f'{RESOLVER}-model-blessing-resolver', f'{RESOLVER}-model-resolver'}
+
+
+def compile_to(tmp_path, *flags):
+  output_file = str(tmp_path / 'pipeline.json')
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    assert runner_kubeflow.main(['--image', IMAGE, '--output-file', output_file, *flags]) == 0
+  return CompiledPipeline(output_file), out.getvalue()
+
+
+@pytest.fixture(scope='module')
+def compiled(tmp_path_factory):
+  return compile_to(tmp_path_factory.mktemp('kubeflow'), '--output-dir', 'gs://bucket/movielens',
+                    '--data-dir', 'gs://bucket/ml-100k', '--trainer-cpu', '8',
+                    '--trainer-memory-gb', '32')[0]
+
+
+def test_every_component_of_the_local_pipeline_is_a_task_with_its_dependencies(compiled):
+  local = create_pipeline(configs.PipelineConfig())
+  components = {c.id: c for c in local.components if c.id != RESOLVER}
+  assert set(compiled.tasks) == set(components) | RESOLVER_TASKS
+  for name, component in components.items():
+    upstream = set()
+    for node in component.upstream_nodes:
+      upstream |= {f'{RESOLVER}-model-resolver'} if node.id == RESOLVER else {node.id}
+    assert set(compiled.tasks[name].dependent_tasks) == upstream, name
+
+
+def test_every_task_runs_the_image_through_tfxs_kubeflow_v2_entrypoint(compiled):
+  for name in compiled.tasks:
+    executor = compiled.executor(name)
+    if name in RESOLVER_TASKS:  # resolvers are queries Kubeflow runs itself, no container
+      assert not executor.HasField('container')
+      continue
+    container = executor.container
+    assert container.image == IMAGE and list(container.command) == EXECUTOR, name
+    assert container.args[:4] == ['--executor_class_path', container.args[1],
+                                  '--json_serialized_invocation_args', '{{$}}']
+  # ExampleGen's driver fingerprints the input before the executor runs.
+  hook = compiled.executor('MovieLensExampleGen').container.lifecycle.pre_cache_check
+  assert list(hook.command)[-1] == 'tfx.orchestration.kubeflow.v2.file_based_example_gen.driver'
+
+
+def module_paths(compiled):
+  """Executor classes and user functions the spec names by module path."""
+  paths = set()
+  for name, task in compiled.tasks.items():
+    executor = compiled.executor(name)
+    if executor.HasField('container'):
+      paths.add(executor.container.args[1])
+    for key, parameter in task.inputs.parameters.items():
+      if key.endswith('_fn'):
+        paths.add(parameter.runtime_value.constant_value.string_value)
+  return paths
+
+
+def test_every_module_path_in_the_spec_imports(compiled):
+  paths = module_paths(compiled)
+  assert {'modules.trainer.run_fn', 'modules.preprocessing.preprocessing_fn',
+          'components.trainer.Executor', 'components.evaluator.executor.Executor',
+          'components.pusher.Executor'} <= paths
+  for path in paths:
+    module, attribute = path.rsplit('.', 1)
+    assert callable(getattr(importlib.import_module(module), attribute)), path
+
+
+def test_the_catalog_and_the_blessing_are_wired_as_in_the_local_pipeline(compiled):
+  inputs = {name: compiled.tasks[name].inputs.artifacts for name in compiled.tasks}
+  assert inputs['CatalogTrainer']['catalog'].task_output_artifact.producer_task == (
+      'MovieLensExampleGen')
+  assert inputs['RetrievalEvaluator']['baseline_model'].task_output_artifact.producer_task == (
+      f'{RESOLVER}-model-resolver')
+  blessing = inputs['ServingPusher']['model_blessing'].task_output_artifact
+  assert (blessing.producer_task, blessing.output_artifact_key) == ('RetrievalEvaluator',
+                                                                    'blessing')
+
+
+def test_settings_reach_the_spec_and_no_path_of_this_machine_leaks(compiled):
+  text = str(compiled.job)
+  assert 'gs://bucket/ml-100k' in text and 'gs://bucket/movielens/serving' in text
+  assert compiled.job['runtimeConfig']['gcsOutputDirectory'] == (
+      'gs://bucket/movielens/pipeline_root')
+  assert configs.REPO_ROOT not in text and os.path.expanduser('~') not in text
+  resources = compiled.executor('CatalogTrainer').container.resources
+  assert (resources.cpu_limit, resources.memory_limit) == (8, 32)
+
+
+def test_help_and_a_compile_with_every_default(tmp_path, monkeypatch, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    runner_kubeflow.parse_args(['--help'])
+  assert exit_info.value.code == 0
+  help_text = capsys.readouterr().out
+  for flag in ('--image', '--output-file', '--trainer-cpu', '--beam-args', '--serving-dir',
+               '--pipeline-root', '--epochs'):
+    assert flag in help_text
+  monkeypatch.chdir(tmp_path)
+  assert runner_kubeflow.main([]) == 0
+  out, err = capsys.readouterr()
+  assert (tmp_path / runner_kubeflow.DEFAULT_OUTPUT_FILE).exists()
+  assert (tmp_path / runner_kubeflow.kfp_spec_path(runner_kubeflow.DEFAULT_OUTPUT_FILE)).exists()
+  assert f'image {runner_kubeflow.DEFAULT_IMAGE}' in out and 'YOUR_BUCKET' in err
+
+
+def test_the_kfp_client_reads_the_pipeline_spec_file(compiled, tmp_path):
+  from kfp.client import client
+  path = runner_kubeflow.write_kfp_spec(compiled.path, 'gs://bucket/root')
+  document = client._extract_pipeline_yaml(path)  # what Client.upload_pipeline/create_run read
+  assert document.pipeline_spec.default_pipeline_root == 'gs://bucket/root'
+  assert set(document.pipeline_spec.root.dag.tasks) == set(compiled.tasks)
+
+
+def test_beam_arguments_reach_every_task(tmp_path):
+  compiled, _ = compile_to(tmp_path, '--beam-args',
+                           '--runner=DataflowRunner --project=p --region=europe-west1')
+  for name in ('MovieLensExampleGen', 'StatisticsGen', 'Transform'):
+    args = list(compiled.executor(name).container.args)
+    assert args[4:] == ['--runner=DataflowRunner', '--project=p', '--region=europe-west1']
+
+
+def test_without_the_blessed_model_comparison_there_is_no_resolver(tmp_path):
+  compiled, _ = compile_to(tmp_path, '--no-compare-with-blessed')
+  assert not set(compiled.tasks) & RESOLVER_TASKS
+  assert 'baseline_model' not in compiled.tasks['RetrievalEvaluator'].inputs.artifacts
+
+
+def lock_version(package):
+  with open(os.path.join(configs.REPO_ROOT, 'requirements.lock')) as file:
+    return re.search(rf'^{package}==(\S+)$', file.read(), re.MULTILINE).group(1)
+
+
+def test_the_dockerfile_builds_on_the_locks_tfx_and_installs_the_same_pins(compiled):
+  with open(os.path.join(configs.REPO_ROOT, 'Dockerfile')) as file:
+    dockerfile = file.read()
+  assert re.search(r'^FROM tensorflow/tfx:(\S+)$', dockerfile, re.MULTILINE).group(1) == (
+      lock_version('tfx'))
+  assert 'COPY requirements.lock' in dockerfile
+  assert re.search(r'pip install .*--requirement requirements\.lock', dockerfile)
+  assert 'TF_USE_LEGACY_KERAS=1' in dockerfile and 'PYTHONPATH=/movielens-tfx' in dockerfile
+  copied = set(re.findall(r'^COPY (\w+) \1$', dockerfile, re.MULTILINE))
+  # Every package the spec names by module path is in the image.
+  named = {path.split('.')[0] for path in module_paths(compiled)}
+  assert {'components', 'modules'} <= named - {'tfx'} <= copied
+  assert {'pipeline', 'data'} <= copied  # imported by the components
+  with open(os.path.join(configs.REPO_ROOT, '.dockerignore')) as file:
+    ignored = file.read().split()
+  assert {'data/movielens', '.venv', 'outputs'} <= set(ignored)
