@@ -1,7 +1,7 @@
 """Reading ML Metadata: the runs of a pipeline and the artifacts each component produced."""
 import dataclasses
 import os
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from google.protobuf import json_format
 from ml_metadata import metadata_store
@@ -18,6 +18,7 @@ class Output:
   uri: str
   state: str  # of the execution that produced it here: COMPLETE, CACHED, ...
   properties: Dict[str, object]
+  id: int = 0  # the artifact's id in ML Metadata
 
 
 def connect(metadata_path: str) -> metadata_store.MetadataStore:
@@ -58,16 +59,104 @@ def run_outputs(store: metadata_store.MetadataStore, pipeline_name: str,
       list({e.artifact_id for e in events}))}
   artifact_types = {t.id: t.name for t in store.get_artifact_types()}
   for execution in executions:
-    nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type == 'node']
-    component = nodes[0][len(pipeline_name) + 1:] if nodes else execution.type
+    component = _component(store, pipeline_name, execution)
     for event in events:
       if event.execution_id != execution.id or event.type != metadata_store_pb2.Event.OUTPUT:
         continue
-      artifact = artifacts[event.artifact_id]
-      outputs.append(Output(
-          component=component, key=event.path.steps[0].key,
-          type=artifact_types.get(artifact.type_id, artifact.type), uri=artifact.uri,
-          state=_STATES.get(execution.last_known_state, 'UNKNOWN'),
-          properties={**{k: _value(v) for k, v in artifact.properties.items()},
-                      **{k: _value(v) for k, v in artifact.custom_properties.items()}}))
+      outputs.append(_output(artifacts[event.artifact_id], artifact_types, component,
+                             event.path.steps[0].key,
+                             _STATES.get(execution.last_known_state, 'UNKNOWN')))
   return outputs
+
+
+@dataclasses.dataclass
+class Execution:
+  id: int
+  component: str
+  state: str  # COMPLETE, CACHED, FAILED, RUNNING, ...
+  started: float  # seconds since the epoch
+  finished: float
+  properties: Dict[str, object]  # the component's settings (TFX's exec properties)
+
+
+def _component(store: metadata_store.MetadataStore, pipeline_name: str,
+               execution: metadata_store_pb2.Execution) -> str:
+  nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type == 'node']
+  return nodes[0][len(pipeline_name) + 1:] if nodes else execution.type
+
+
+def _execution(store, pipeline_name, execution: metadata_store_pb2.Execution) -> Execution:
+  return Execution(
+      id=execution.id, component=_component(store, pipeline_name, execution),
+      state=_STATES.get(execution.last_known_state, 'UNKNOWN'),
+      started=execution.create_time_since_epoch / 1000,
+      finished=execution.last_update_time_since_epoch / 1000,
+      properties={k: _value(v) for k, v in execution.custom_properties.items()})
+
+
+def run_executions(store: metadata_store.MetadataStore, pipeline_name: str,
+                   run: metadata_store_pb2.Context) -> List[Execution]:
+  """A run's executions in the order they started."""
+  return [_execution(store, pipeline_name, e)
+          for e in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)]
+
+
+def components(store: metadata_store.MetadataStore, pipeline_name: str) -> List[str]:
+  """Every component of the pipeline that ever ran, in the order of their first run."""
+  prefix = pipeline_name + '.'
+  nodes = [c for c in store.get_contexts_by_type('node') if c.name.startswith(prefix)]
+  return [c.name[len(prefix):] for c in sorted(nodes, key=lambda c: c.id)]
+
+
+@dataclasses.dataclass
+class Link:
+  """An execution's input: the artifact and the execution that produced it."""
+  key: str
+  artifact: Output
+  producer: Optional[Execution]
+
+
+def producer_of(store: metadata_store.MetadataStore, pipeline_name: str,
+                artifact_id: int) -> Optional[Execution]:
+  events = [e for e in store.get_events_by_artifact_ids([artifact_id])
+            if e.type == metadata_store_pb2.Event.OUTPUT]
+  if not events:
+    return None
+  [execution] = store.get_executions_by_id([events[0].execution_id])
+  return _execution(store, pipeline_name, execution)
+
+
+def inputs_of(store: metadata_store.MetadataStore, pipeline_name: str,
+              execution: Execution) -> List[Link]:
+  events = [e for e in store.get_events_by_execution_ids([execution.id])
+            if e.type == metadata_store_pb2.Event.INPUT]
+  artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+  types = {t.id: t.name for t in store.get_artifact_types()}
+  links = []
+  for event in events:
+    producer = producer_of(store, pipeline_name, event.artifact_id)
+    key = event.path.steps[0].key if event.path.steps else ''
+    links.append(Link(key, _output(artifacts[event.artifact_id], types,
+                                   producer.component if producer else '?', key,
+                                   producer.state if producer else ''), producer))
+  return links
+
+
+def execution_outputs(store: metadata_store.MetadataStore,
+                      execution: Execution) -> List[Output]:
+  events = [e for e in store.get_events_by_execution_ids([execution.id])
+            if e.type == metadata_store_pb2.Event.OUTPUT]
+  artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+  types = {t.id: t.name for t in store.get_artifact_types()}
+  return [_output(artifacts[e.artifact_id], types, execution.component, e.path.steps[0].key,
+                  execution.state) for e in events]
+
+
+def _output(artifact: metadata_store_pb2.Artifact, types: Dict[int, str], component: str,
+            key: str, state: str) -> Output:
+  return Output(
+      component=component, key=key, type=types.get(artifact.type_id, artifact.type),
+      uri=artifact.uri, state=state,
+      properties={**{k: _value(v) for k, v in artifact.properties.items()},
+                  **{k: _value(v) for k, v in artifact.custom_properties.items()}},
+      id=artifact.id)

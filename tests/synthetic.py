@@ -173,6 +173,19 @@ WRITERS = {
 }
 
 
+def add_eval_only_user(release: Release, occupation: str = 'astronaut') -> Release:
+  """Adds a user whose ratings all fall in the eval split, with an occupation nobody in
+  training has: an anomaly against the schema inferred from train."""
+  from components.example_gen import ingest
+  user_id = len(release.users) + 1
+  release.users.append(User(user_id, 40, 'F', occupation, '00000'))
+  for movie in release.movies:
+    rating = {'user_id': str(user_id), 'movie_id': str(movie.movie_id), 'timestamp': 881250949}
+    if ingest.split_bucket(rating, 100) >= 80:
+      release.ratings.append(Rating(user_id, movie.movie_id, 4, 881250949))
+  return release
+
+
 def append_line(path: str, line: str, encoding: str = 'utf-8') -> None:
   with open(path, 'ab') as file:
     file.write((line + '\n').encode(encoding))

@@ -5,7 +5,6 @@ import os
 
 import pytest
 
-from components.example_gen import ingest
 from tests import synthetic
 from tests.pipeline_run import run_pipeline
 
@@ -86,13 +85,8 @@ def test_a_file_in_the_wrong_layout_is_recognised(release, tmp_path):
 
 def test_anomalies_stop_the_pipeline_before_training(tmp_path):
   # An occupation seen only in eval is outside the schema SchemaGen infers from train.
-  release = synthetic.make_release(num_users=20, num_movies=30, num_ratings=300, seed=2)
-  newcomer = synthetic.User(21, 40, 'F', 'astronaut', '00000')
-  release.users.append(newcomer)
-  eval_movies = [m.movie_id for m in release.movies
-                 if ingest.split_bucket({'user_id': '21', 'movie_id': str(m.movie_id),
-                                         'timestamp': 881250949}, 100) >= 80]
-  release.ratings += [synthetic.Rating(21, movie, 4, 881250949) for movie in eval_movies]
+  release = synthetic.add_eval_only_user(
+      synthetic.make_release(num_users=20, num_movies=30, num_ratings=300, seed=2))
   data_dir = synthetic.write_grouplens_100k(release, str(tmp_path / 'data'))
   run = run_pipeline(data_dir, str(tmp_path / 'out'))
   assert run.exit_code == 1
