@@ -22,6 +22,7 @@ DEFAULT_OUTPUT_FILE = 'movielens-tfx-kubeflow.json'
 # Where a cluster run reads and writes unless told otherwise: replace the bucket.
 DEFAULT_OUTPUT_DIR = 'gs://YOUR_BUCKET/movielens-tfx'
 PLACEHOLDER = 'YOUR_BUCKET'
+DATA_SUBDIR = 'data/ml-100k'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,11 +41,24 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='GPUs for the Trainer (with --trainer-gpu-type)')
   kubeflow.add_argument('--trainer-gpu-type', default='',
                         help='accelerator type, e.g. NVIDIA_TESLA_T4 (Vertex AI names)')
-  configs.add_flags(parser)
   # A cluster cannot read this machine's disk: data and outputs default to a bucket.
-  parser.set_defaults(output_dir=DEFAULT_OUTPUT_DIR,
-                      data_dir=DEFAULT_OUTPUT_DIR + '/data/ml-100k')
-  return parser.parse_args(argv)
+  configs.add_flags(parser, defaults={
+      'output_dir': (DEFAULT_OUTPUT_DIR, 'the bucket directory the paths below default to'),
+      'data_dir': ('', 'directory of one MovieLens release, readable by the cluster '
+                   f'(default: OUTPUT_DIR/{DATA_SUBDIR})'),
+  })
+  args = parser.parse_args(argv)
+  args.data_dir = args.data_dir or f'{args.output_dir.rstrip("/")}/{DATA_SUBDIR}'
+  if not args.output_file.endswith('.json'):
+    parser.error(f'--output-file must end in .json (the PipelineJob); the Kubeflow '
+                 f'Pipelines spec is written beside it as .yaml, not {args.output_file!r}')
+  if args.trainer_gpu_type and not args.trainer_gpus:
+    parser.error('--trainer-gpu-type needs --trainer-gpus N')
+  try:
+    configs.from_flags(args)
+  except ValueError as error:
+    parser.error(str(error))
+  return args
 
 
 def compile_pipeline(args: argparse.Namespace) -> str:

@@ -17,17 +17,21 @@ from pipeline import configs, metadata, progress  # noqa: E402  (sets TF_USE_LEG
 def parse_args(argv=None) -> configs.PipelineConfig:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   configs.add_flags(parser)
-  return configs.from_flags(parser.parse_args(argv))
+  args = parser.parse_args(argv)
+  try:
+    return configs.from_flags(args)
+  except ValueError as error:  # a setting out of range: say so before anything runs
+    parser.error(str(error))
 
 
-def run(config: configs.PipelineConfig, reporter: progress.ComponentProgress) -> None:
+def run(config: configs.PipelineConfig) -> None:
   from tfx import v1 as tfx  # imported after logging is set up: TFX logs on import
   from pipeline.pipeline import create_pipeline
 
   os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
-  metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+  connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
       config.metadata_path)
-  tfx.orchestration.LocalDagRunner().run(create_pipeline(config, metadata))
+  tfx.orchestration.LocalDagRunner().run(create_pipeline(config, connection))
 
 
 def main(argv=None) -> int:
@@ -38,7 +42,7 @@ def main(argv=None) -> int:
         f'  ML Metadata in {config.metadata_path}\n'
         f'  full log in {reporter.log_path}')
   try:
-    run(config, reporter)
+    run(config)
   except Exception as error:  # pylint: disable=broad-except
     logging.getLogger('runner').error('The run failed', exc_info=True)  # to the log file
     print(f'\nThe run failed: {type(error).__name__}: {error}\n'
@@ -52,7 +56,9 @@ def main(argv=None) -> int:
                                  metadata.runs(store, config.pipeline_name)[-1])
   for output in outputs:
     print(f'  {output.component}.{output.key} ({output.type}): {output.uri}')
-  print(push_summary(outputs))
+  summary = push_summary(outputs)
+  if summary:
+    print(summary)
   return 0
 
 

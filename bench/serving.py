@@ -3,8 +3,10 @@
     python bench/serving.py                 # newest version under outputs/serving
     python bench/serving.py --model DIR     # any pushed version directory
 
-Loads the pushed SavedModel with plain TensorFlow (this process has loaded nothing else),
-takes real queries from the newest run's eval split, and compares two ways to answer them,
+Loads the pushed SavedModel with tf.saved_model.load in this fresh process (the model needs
+no code of this project; the benchmark uses it only to find the eval split and read the
+catalog files), takes real queries from the newest run's eval split, and compares two ways
+to answer them,
 taking turns so that the machine's noise falls on both alike:
   signature  the exported `retrieve` signature (embedding and top-k inside the graph)
   numpy      the `embed` signature, then brute-force NumPy scoring of the embeddings
@@ -119,7 +121,7 @@ def main(argv=None) -> int:
     while min(seconds for _, seconds in done.values()) < args.seconds:
       rows = slice(start, start + batch)
       for name, way in ways.items():
-        done[name][0] += batch
+        done[name][0] += len(users[rows])
         done[name][1] += timed(way, users[rows], timestamps[rows])
       start = (start + batch) % max(len(users) - batch, 1)
     rate = {name: queries / seconds for name, (queries, seconds) in done.items()}

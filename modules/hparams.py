@@ -8,6 +8,9 @@ import dataclasses
 from typing import Any, Dict, List, Tuple
 
 
+OPTIMIZERS = ('adagrad', 'adam')
+
+
 @dataclasses.dataclass
 class TrainingConfig:
   layer_sizes: List[int]
@@ -24,6 +27,16 @@ class TrainingConfig:
   movie_features: bool = False  # genres and release year in the candidate tower
   seed: int = 42
   top_ks: Tuple[int, ...] = (1, 5, 10, 50, 100)
+
+  def __post_init__(self):
+    if self.optimizer not in OPTIMIZERS:
+      raise ValueError(f'unknown optimizer {self.optimizer!r}; choose one of '
+                       f'{", ".join(OPTIMIZERS)}')
+    for name in ('epochs', 'batch_size', 'embedding_dim', 'validation_freq'):
+      if getattr(self, name) < 1:
+        raise ValueError(f'{name} must be at least 1, not {getattr(self, name)}')
+    if not self.layer_sizes or min(self.layer_sizes) < 1:
+      raise ValueError(f'layer sizes must be positive, not {self.layer_sizes}')
 
   def to_json_dict(self) -> Dict[str, Any]:
     return dataclasses.asdict(self)

@@ -133,9 +133,6 @@ class Trainer:
 
   def _optimizer(self) -> tf.keras.optimizers.Optimizer:
     optimizers = {'adagrad': tf.keras.optimizers.Adagrad, 'adam': tf.keras.optimizers.Adam}
-    if self.config.optimizer not in optimizers:
-      raise ValueError(f'unknown optimizer {self.config.optimizer!r}; '
-                       f'choose one of {", ".join(optimizers)}')
     return optimizers[self.config.optimizer](learning_rate=self.config.learning_rate)
 
   def _catalog_index(self, titles: np.ndarray) -> np.ndarray:

@@ -26,7 +26,8 @@ from kfp.pipeline_spec import pipeline_spec_pb2 as pb
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INVOCATION_PLACEHOLDER = '{{$}}'
-CONTAINER_ENV = {'TF_USE_LEGACY_KERAS': '1', 'TF_CPP_MIN_LOG_LEVEL': '3'}  # as the Dockerfile
+# The Dockerfile's environment, and TensorFlow's C++ log kept quiet.
+CONTAINER_ENV = {'TF_USE_LEGACY_KERAS': '1', 'TF_CPP_MIN_LOG_LEVEL': '3'}
 
 
 class CompiledPipeline:
@@ -65,6 +66,10 @@ class LocalLauncher:
   """Runs tasks of a compiled pipeline as processes, outputs under `root`."""
 
   def __init__(self, pipeline: CompiledPipeline, root: str, python: str = sys.executable):
+    # Kubeflow gives every run fresh output URIs; an earlier run's files here would be
+    # read back (the entrypoint merges an existing executor_output.json, for instance).
+    if os.path.isdir(root) and os.listdir(root):
+      raise ValueError(f'{root} is not empty: give each run of the pipeline a new --root')
     self.pipeline = pipeline
     self.root = root
     self.python = python
@@ -80,9 +85,13 @@ class LocalLauncher:
       executor_input.inputs.parameters[name].CopyFrom(parameter.runtime_value.constant_value)
     for name, artifact in task.inputs.artifacts.items():
       producer = artifact.task_output_artifact
-      if producer.producer_task in self.outputs:  # a resolver's output stays empty here
+      if producer.producer_task in self.outputs:
         executor_input.inputs.artifacts[name].artifacts.add().CopyFrom(
             self.outputs[producer.producer_task][producer.output_artifact_key])
+      elif producer.producer_task in self.pipeline.container_tasks():
+        raise ValueError(f'{task_name} needs {producer.producer_task}\'s output '
+                         f'{producer.output_artifact_key!r}: run {producer.producer_task} first')
+      # A resolver's output (the latest blessed model) stays empty: there is no history.
     for key, definition in component.output_definitions.artifacts.items():
       uri = os.path.join(self.root, task_name, key)
       os.makedirs(uri, exist_ok=True)  # Kubeflow's launcher prepares output directories
@@ -136,11 +145,20 @@ def main(argv=None) -> int:
   parser.add_argument('--tasks', nargs='+', help='run only these tasks (upstream first)')
   args = parser.parse_args(argv)
   pipeline = CompiledPipeline(args.pipeline_file)
-  launcher = LocalLauncher(pipeline, os.path.abspath(args.root))
-  for task in args.tasks or pipeline.container_tasks():
-    print(f'{task} ...', flush=True)
-    for key, artifact in launcher.run(task).items():
-      print(f'  {key}: {artifact.uri}')
+  runnable = pipeline.container_tasks()
+  unknown = [task for task in args.tasks or [] if task not in runnable]
+  if unknown:
+    parser.error(f'no container task {", ".join(unknown)}; the tasks are '
+                 f'{", ".join(runnable)}')
+  try:
+    launcher = LocalLauncher(pipeline, os.path.abspath(args.root))
+    for task in args.tasks or runnable:
+      print(f'{task} ...', flush=True)
+      for key, artifact in launcher.run(task).items():
+        print(f'  {key}: {artifact.uri}')
+  except (ValueError, RuntimeError) as error:
+    print(f'error: {error}', file=sys.stderr)
+    return 1
   return 0
 
 

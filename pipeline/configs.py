@@ -8,7 +8,7 @@ import argparse
 import dataclasses
 import os
 import shlex
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Tuple
 
 from modules import hparams
 
@@ -66,6 +66,12 @@ class PipelineConfig:
   training_overrides: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
+    if not 0 < self.eval_percent < 100:
+      raise ValueError(f'--eval-percent must be between 1 and 99, not {self.eval_percent}')
+    if self.max_bad_rows < 0:
+      raise ValueError(f'--max-bad-rows cannot be negative ({self.max_bad_rows})')
+    if self.serving_k < 1:
+      raise ValueError(f'--serving-k must be at least 1, not {self.serving_k}')
     for name in ('data_dir', 'output_dir'):
       setattr(self, name, _absolute(getattr(self, name)))
     self.pipeline_root = _absolute(self.pipeline_root) or os.path.join(
@@ -121,14 +127,20 @@ TRAINING_FLAGS = {  # TrainingConfig fields settable from the command line, with
 }
 
 
-def add_flags(parser: argparse.ArgumentParser) -> None:
-  """Adds one flag per PipelineConfig field and training setting, showing its default."""
+def add_flags(parser: argparse.ArgumentParser,
+              defaults: Optional[Dict[str, Tuple[Any, str]]] = None) -> None:
+  """Adds one flag per PipelineConfig field and training setting, showing its default.
+
+  `defaults` replaces some fields' default and help text: {field: (default, help)}.
+  """
   group = parser.add_argument_group('pipeline configuration (pipeline/configs.py)')
   for field in dataclasses.fields(PipelineConfig):
     if field.name == 'training_overrides':
       continue
     default = _default(field)
     help_text = field.metadata['help']
+    if defaults and field.name in defaults:
+      default, help_text = defaults[field.name]
     if default != '':
       help_text += ' (default: %(default)s)'
     if field.type is bool:

@@ -82,10 +82,10 @@ class Inspector:
       state = 'failed'
     elif 'running' in states or 'new' in states:
       state = 'running'
-    elif 'not run' in states:
-      state = 'partial'
-    else:
+    elif set(states) <= {'ran', 'cached'}:
       state = 'complete'
+    else:  # components that never started, or executions canceled
+      state = 'partial'
     started = min((e.started for e in executions), default=context.create_time_since_epoch
                   / 1000)
     finished = max((e.finished for e in executions), default=started)
@@ -368,10 +368,13 @@ def main(argv=None) -> int:
   compare.add_argument('second', nargs='?', help='(default: the latest)')
   report = commands.add_parser('report', help='a self-contained HTML report of a run')
   report.add_argument('--run', help='run number or id (default: the latest)')
-  report.add_argument('--out', help='the HTML file (default: OUTPUT_DIR/reports/run-N.html)')
-  for command in commands.choices.values():  # --json after the command works too
+  report.add_argument('--out', help='the HTML file, or a directory for run-N.html (default: '
+                      'reports/ beside the metadata file)')
+  for command in commands.choices.values():  # the common options after the command work too
     command.add_argument('--json', action='store_true', default=argparse.SUPPRESS,
                          help='machine-readable output')
+    for name in ('--output-dir', '--metadata-path', '--pipeline-name'):
+      command.add_argument(name, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
 
   metadata_path = args.metadata_path or configs.PipelineConfig(
@@ -395,6 +398,10 @@ def main(argv=None) -> int:
       result, text = {'report': path}, lambda r: f'Report written: {r["report"]}'
   except InspectionError as error:
     print(f'error: {error}', file=sys.stderr)
+    return 2
+  except OSError as error:  # an artifact ML Metadata names is gone or unreadable
+    print(f'error: cannot read {error.filename or error}: {error.strerror or error}; has the '
+          'pipeline root moved or been cleaned since the run?', file=sys.stderr)
     return 2
   print(json.dumps(result, indent=2, default=str) if args.json else text(result))
   return 0

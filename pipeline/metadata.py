@@ -64,8 +64,7 @@ def run_outputs(store: metadata_store.MetadataStore, pipeline_name: str,
       if event.execution_id != execution.id or event.type != metadata_store_pb2.Event.OUTPUT:
         continue
       outputs.append(_output(artifacts[event.artifact_id], artifact_types, component,
-                             event.path.steps[0].key,
-                             _STATES.get(execution.last_known_state, 'UNKNOWN')))
+                             _key(event), _STATES.get(execution.last_known_state, 'UNKNOWN')))
   return outputs
 
 
@@ -118,11 +117,12 @@ class Link:
 
 def producer_of(store: metadata_store.MetadataStore, pipeline_name: str,
                 artifact_id: int) -> Optional[Execution]:
+  """The execution that made an artifact (a cached execution reusing it came later)."""
   events = [e for e in store.get_events_by_artifact_ids([artifact_id])
             if e.type == metadata_store_pb2.Event.OUTPUT]
   if not events:
     return None
-  [execution] = store.get_executions_by_id([events[0].execution_id])
+  [execution] = store.get_executions_by_id([min(e.execution_id for e in events)])
   return _execution(store, pipeline_name, execution)
 
 
@@ -135,7 +135,7 @@ def inputs_of(store: metadata_store.MetadataStore, pipeline_name: str,
   links = []
   for event in events:
     producer = producer_of(store, pipeline_name, event.artifact_id)
-    key = event.path.steps[0].key if event.path.steps else ''
+    key = _key(event)
     links.append(Link(key, _output(artifacts[event.artifact_id], types,
                                    producer.component if producer else '?', key,
                                    producer.state if producer else ''), producer))
@@ -148,8 +148,13 @@ def execution_outputs(store: metadata_store.MetadataStore,
             if e.type == metadata_store_pb2.Event.OUTPUT]
   artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
   types = {t.id: t.name for t in store.get_artifact_types()}
-  return [_output(artifacts[e.artifact_id], types, execution.component, e.path.steps[0].key,
+  return [_output(artifacts[e.artifact_id], types, execution.component, _key(e),
                   execution.state) for e in events]
+
+
+def _key(event: metadata_store_pb2.Event) -> str:
+  """The input or output name an event records, e.g. 'examples'."""
+  return event.path.steps[0].key if event.path.steps else ''
 
 
 def _output(artifact: metadata_store_pb2.Artifact, types: Dict[int, str], component: str,

@@ -13,6 +13,9 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 import components.evaluator
+import components.example_gen
+import components.trainer
+import data
 import modules
 from components.evaluator import RetrievalEvaluator
 from components.example_gen import MovieLensExampleGen
@@ -23,7 +26,7 @@ from pipeline.configs import PipelineConfig
 
 
 def source_fingerprint(*packages) -> str:
-  """A hash of the Python source of some packages.
+  """A hash of the Python source of some packages (every .py file) or modules.
 
   TFX's cache keys on a component's inputs and settings; with module paths (not module
   files) that leaves out the code itself, so the components that run our code carry this
@@ -31,17 +34,18 @@ def source_fingerprint(*packages) -> str:
   """
   digest = hashlib.sha256()
   for package in packages:
-    directory = os.path.dirname(package.__file__)
-    for name in sorted(os.listdir(directory)):
-      if name.endswith('.py'):
-        with open(os.path.join(directory, name), 'rb') as file:
-          digest.update(f'{package.__name__}/{name}'.encode() + b'\0' + file.read())
+    path = package.__file__
+    if os.path.basename(path) == '__init__.py':
+      directory = os.path.dirname(path)
+      files = [os.path.join(directory, n) for n in sorted(os.listdir(directory))
+               if n.endswith('.py')]
+    else:
+      files = [path]
+    for name in files:
+      with open(name, 'rb') as file:
+        digest.update(f'{package.__name__}/{os.path.basename(name)}'.encode() + b'\0'
+                      + file.read())
   return digest.hexdigest()[:16]
-
-
-def modules_fingerprint() -> str:
-  """The user modules' fingerprint, which Transform and the Trainer carry."""
-  return source_fingerprint(modules)
 
 
 def create_pipeline(
@@ -49,10 +53,10 @@ def create_pipeline(
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
 ) -> tfx.dsl.Pipeline:
   """The pipeline for `config`; runners add how and where it runs."""
-  code_version = modules_fingerprint()
   example_gen = MovieLensExampleGen(
       data_dir=config.data_dir, eval_percent=config.eval_percent, layout=config.layout,
-      max_bad_rows=config.max_bad_rows)
+      max_bad_rows=config.max_bad_rows,
+      code_version=source_fingerprint(data, components.example_gen))
   statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
   # The schema is inferred from train alone, so that eval is checked against it.
   schema_gen = tfx.components.SchemaGen(
@@ -66,14 +70,15 @@ def create_pipeline(
       preprocessing_fn='modules.preprocessing.preprocessing_fn',
       custom_config={'timestamp_boundaries': config.timestamp_boundaries,
                      'max_title_tokens': config.max_title_tokens,
-                     'modules_fingerprint': code_version})
+                     'code_version': source_fingerprint(modules)})
   transform.add_upstream_node(validation_gate)  # no training on data with anomalies
   trainer = CatalogTrainer(
       examples=transform.outputs['transformed_examples'],
       transform_graph=transform.outputs['transform_graph'],
       catalog=example_gen.outputs['catalog'], run_fn='modules.trainer.run_fn',
       custom_config={'training': config.training.to_json_dict(),
-                     'serving_k': config.serving_k, 'modules_fingerprint': code_version})
+                     'serving_k': config.serving_k,
+                     'code_version': source_fingerprint(modules, components.trainer)})
   latest_blessed_model = None
   if config.compare_with_blessed:
     latest_blessed_model = tfx.dsl.Resolver(

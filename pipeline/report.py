@@ -241,10 +241,10 @@ def render(inspector, selector: Optional[str] = None) -> str:
 
 
 def write(inspector, selector: Optional[str], destination: str) -> str:
-  """Writes the report; `destination` is a file, or a directory for run-N.html."""
+  """Writes the report; `destination` is an .html/.htm file, or a directory for run-N.html."""
   number, _ = inspector.select(selector)
-  path = (os.path.join(destination, f'run-{number}.html')
-          if not destination.endswith('.html') else destination)
+  path = (destination if destination.lower().endswith(('.html', '.htm'))
+          else os.path.join(destination, f'run-{number}.html'))
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path, 'w', encoding='utf-8') as file:
     file.write(render(inspector, selector))

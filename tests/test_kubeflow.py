@@ -104,6 +104,12 @@ def test_settings_reach_the_spec_and_no_path_of_this_machine_leaks(compiled):
   assert (resources.cpu_limit, resources.memory_limit) == (8, 32)
 
 
+def test_the_data_directory_defaults_to_the_output_directorys(tmp_path):
+  compiled, out = compile_to(tmp_path, '--output-dir', 'gs://mine/movielens')
+  assert 'data gs://mine/movielens/data/ml-100k' in out
+  assert 'gs://mine/movielens/data/ml-100k' in str(compiled.job)
+
+
 def test_help_and_a_compile_with_every_default(tmp_path, monkeypatch, capsys):
   with pytest.raises(SystemExit) as exit_info:
     runner_kubeflow.parse_args(['--help'])

@@ -114,7 +114,8 @@ def test_editing_our_code_invalidates_the_cache_of_the_components_that_run_it(mo
   before = pipeline_module.create_pipeline(configs.PipelineConfig())
   monkeypatch.setattr(pipeline_module, 'source_fingerprint', lambda *packages: 'edited')
   after = pipeline_module.create_pipeline(configs.PipelineConfig())
-  for name, setting in (('Transform', 'custom_config'), ('CatalogTrainer', 'custom_config'),
+  for name, setting in (('MovieLensExampleGen', 'code_version'),
+                        ('Transform', 'custom_config'), ('CatalogTrainer', 'custom_config'),
                         ('RetrievalEvaluator', 'code_version')):
     old, new = (next(c for c in p.components if c.id == name).exec_properties[setting]
                 for p in (before, after))

@@ -81,6 +81,6 @@ def sliced_top_k(labels: np.ndarray, ranks: Dict[str, np.ndarray], k: int = 100)
 
 
 def _natural(label: str):
-  """Orders '1-19' before '100-199' and '<18' before '18-24'."""
+  """Orders labels by their first number ('1-19' before '100-199'), then as text."""
   digits = ''.join(c if c.isdigit() else ' ' for c in label).split()
   return (int(digits[0]) if digits else float('inf'), label)

@@ -4,6 +4,8 @@ Being a FileBasedExampleGen keeps what TFX gives file inputs: the driver fingerp
 files under `input_base` (so a cached run is reused only while the data is unchanged) and
 the Kubeflow V2 compiler runs that driver before the executor.
 """
+from typing import Optional
+
 from tfx import types
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
@@ -19,6 +21,8 @@ class MovieLensExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
       **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
       executor.LAYOUT_KEY: ExecutionParameter(type=str),
       executor.MAX_BAD_ROWS_KEY: ExecutionParameter(type=int),
+      # A fingerprint of the reading code: a change re-reads the data (TFX caching).
+      'code_version': ExecutionParameter(type=str, optional=True),
   }
   OUTPUTS = {
       **standard_component_specs.FileBasedExampleGenSpec.OUTPUTS,
@@ -39,7 +43,7 @@ class MovieLensExampleGen(FileBasedExampleGen):
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
   def __init__(self, data_dir: str, eval_percent: int = 20, layout: str = 'auto',
-               max_bad_rows: int = 0):
+               max_bad_rows: int = 0, code_version: Optional[str] = None):
     """
     Args:
       data_dir: directory of one MovieLens release, in any layout of `data.layouts`.
@@ -47,6 +51,7 @@ class MovieLensExampleGen(FileBasedExampleGen):
       layout: a layout name of `data.layouts.LAYOUTS`, or 'auto' to detect it.
       max_bad_rows: how many unusable rows may be skipped (and reported) before the
         component fails; 0 fails on the first.
+      code_version: a fingerprint of the reading code, so that editing it re-reads the data.
     """
     if not 0 < eval_percent < 100:
       raise ValueError(f'eval_percent must be between 1 and 99, not {eval_percent}')
@@ -65,6 +70,7 @@ class MovieLensExampleGen(FileBasedExampleGen):
         output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
         layout=layout,
         max_bad_rows=max_bad_rows,
+        code_version=code_version,
         examples=types.Channel(type=standard_artifacts.Examples),
         catalog=types.Channel(type=standard_artifacts.Examples))
     base_beam_component.BaseBeamComponent.__init__(self, spec=spec)
