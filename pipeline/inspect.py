@@ -67,31 +67,35 @@ class Inspector:
 
   # runs ------------------------------------------------------------------------------
   def run_summary(self, number: int, context) -> Dict:
+    """A run's state and each component's part in it.
+
+    `failed`: a component failed; the components it never reached are listed as `not run`.
+    `interrupted`: an execution was left running (the process was stopped). `complete`:
+    every component of the run ran or was reused; components the pipeline did not have
+    then (it changed between runs) are not listed.
+    """
     executions = metadata.run_executions(self.store, self.pipeline_name, context)
     by_component = {e.component: e for e in executions}
-    components = []
-    for name in self.components:
-      execution = by_component.get(name)
-      components.append({
-          'component': name,
-          'state': {'COMPLETE': 'ran', 'CACHED': 'cached', 'FAILED': 'failed'}.get(
-              execution.state, execution.state.lower()) if execution else 'not run',
-          'seconds': round(execution.finished - execution.started, 1) if execution else None})
-    states = [c['state'] for c in components]
-    if 'failed' in states:
+    named = {'COMPLETE': 'ran', 'CACHED': 'cached', 'FAILED': 'failed'}
+    states = {e.component: named.get(e.state, e.state.lower()) for e in executions}
+    if 'failed' in states.values():
       state = 'failed'
-    elif 'running' in states or 'new' in states:
-      state = 'running'
-    elif set(states) <= {'ran', 'cached'}:
+    elif set(states.values()) <= {'ran', 'cached'}:
       state = 'complete'
-    else:  # components that never started, or executions canceled
-      state = 'partial'
+    else:
+      state = 'interrupted'
+    listed = self.components if state != 'complete' else [
+        c for c in self.components if c in states]
+    components = [{'component': name, 'state': states.get(name, 'not run'),
+                   'seconds': round(by_component[name].finished - by_component[name].started, 1)
+                   if name in by_component else None} for name in listed]
     started = min((e.started for e in executions), default=context.create_time_since_epoch
                   / 1000)
     finished = max((e.finished for e in executions), default=started)
     return {'run': number, 'run_id': context.name, 'state': state,
+            'partial': any(c['state'] == 'not run' for c in components),
             'started': _time(started), 'seconds': round(finished - started, 1),
-            'components_done': sum(s in ('ran', 'cached') for s in states),
+            'components_done': sum(c['state'] in ('ran', 'cached') for c in components),
             'components': components}
 
   def runs(self) -> List[Dict]:
@@ -259,7 +263,8 @@ def format_runs(runs: List[Dict]) -> str:
     by_state: Dict[str, List[str]] = {}
     for c in r['components']:
       by_state.setdefault(c['state'], []).append(c['component'])
-    rows.append([r['run'], r['run_id'], r['started'], f'{r["seconds"]:.0f} s', r['state'],
+    state = f'{r["state"]} (partial)' if r['partial'] else r['state']
+    rows.append([r['run'], r['run_id'], r['started'], f'{r["seconds"]:.0f} s', state,
                  f'{r["components_done"]}/{len(r["components"])}',
                  len(by_state.get('ran', [])), len(by_state.get('cached', [])),
                  '; '.join(f'{state}: {", ".join(names)}' for state, names in by_state.items()

@@ -134,8 +134,8 @@ def render(inspector, selector: Optional[str] = None) -> str:
   state = run['state']
   parts = [f'<h1>{_e(inspector.pipeline_name)}: run {number}</h1>',
            f'<p>Run id <code>{_e(run["run_id"])}</code>, started {_e(run["started"])}, '
-           f'{run["seconds"]:.0f} s, <b>{_e(state)}</b> ({run["components_done"]} of '
-           f'{len(run["components"])} components done).</p>']
+           f'{run["seconds"]:.0f} s, <b>{_e(state)}{" (partial)" if run["partial"] else ""}'
+           f'</b> ({run["components_done"]} of {len(run["components"])} components done).</p>']
   parts.append(section('run', 'Components', table(
       ['component', 'in this run', 'seconds'],
       [[c['component'], c['state'], '' if c['seconds'] is None else f'{c["seconds"]:.1f}']

@@ -52,6 +52,7 @@ def test_runs_lists_each_run_with_its_state_and_what_was_cached(store):
   assert runs[4]['components_done'] == 5 and len(runs[4]['components']) == 10
   code, text, _ = inspect_cli(store, 'runs')
   assert code == 0 and 'failed: ValidationGate; not run: Transform' in text
+  assert 'failed (partial)' in text and [r['partial'] for r in runs] == [False] * 4 + [True]
 
 
 def test_artifacts_are_what_ml_metadata_and_the_disk_hold(store):

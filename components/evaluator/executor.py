@@ -168,10 +168,10 @@ def summary(report: Dict[str, Any], baseline_id: Optional[int]) -> str:
   ks = list(report['top_k']['model'])
   lines = [f'Evaluation on {report["num_eval_ratings"]:,} held-out ratings, '
            f'{report["num_candidates"]:,} candidate titles; top-K accuracy:',
-           f'  {"":<30}' + ''.join(f'{"K=" + k:>8}' for k in ks)]
+           f'  {"":<36}' + ''.join(f'{"K=" + k:>8}' for k in ks)]
   for section, title in (('top_k', ''), ('top_k_unseen', ', seen removed')):
     for name, values in report[section].items():
-      lines.append(f'  {names[name] + title:<30}' + ''.join(f'{values[k]:8.4f}' for k in ks))
+      lines.append(f'  {names[name] + title:<36}' + ''.join(f'{values[k]:8.4f}' for k in ks))
   return '\n'.join(lines)
 
 
