@@ -26,6 +26,7 @@ DATA_SUBDIR = 'data/ml-100k'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+  """The flags, and in `config` the PipelineConfig they make."""
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   kubeflow = parser.add_argument_group('Kubeflow')
   kubeflow.add_argument('--image', default=DEFAULT_IMAGE,
@@ -55,7 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
   if args.trainer_gpu_type and not args.trainer_gpus:
     parser.error('--trainer-gpu-type needs --trainer-gpus N')
   try:
-    configs.from_flags(args)
+    args.config = configs.from_flags(args)
   except ValueError as error:
     parser.error(str(error))
   return args
@@ -67,7 +68,7 @@ def compile_pipeline(args: argparse.Namespace) -> str:
   from kfp.pipeline_spec import pipeline_spec_pb2
   from pipeline.pipeline import create_pipeline
 
-  config = configs.from_flags(args)
+  config = args.config
   pipeline = create_pipeline(config)
   if args.trainer_cpu or args.trainer_memory_gb or args.trainer_gpus:
     resources = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec(
@@ -105,7 +106,7 @@ def write_kfp_spec(job_file: str, pipeline_root: str) -> str:
 def main(argv=None) -> int:
   args = parse_args(argv)
   output_file = compile_pipeline(args)
-  config = configs.from_flags(args)
+  config = args.config
   print(f'Compiled {config.pipeline_name} for Kubeflow Pipelines V2:\n'
         f'  {output_file} (PipelineJob, for Vertex AI)\n'
         f'  {kfp_spec_path(output_file)} (pipeline spec, for Kubeflow Pipelines)\n'

@@ -71,6 +71,7 @@ class LocalLauncher:
     if os.path.isdir(root) and os.listdir(root):
       raise ValueError(f'{root} is not empty: give each run of the pipeline a new --root')
     self.pipeline = pipeline
+    self.container_tasks = set(pipeline.container_tasks())
     self.root = root
     self.python = python
     self.outputs: Dict[str, Dict[str, pb.RuntimeArtifact]] = {}  # task -> key -> artifact
@@ -88,7 +89,7 @@ class LocalLauncher:
       if producer.producer_task in self.outputs:
         executor_input.inputs.artifacts[name].artifacts.add().CopyFrom(
             self.outputs[producer.producer_task][producer.output_artifact_key])
-      elif producer.producer_task in self.pipeline.container_tasks():
+      elif producer.producer_task in self.container_tasks:
         raise ValueError(f'{task_name} needs {producer.producer_task}\'s output '
                          f'{producer.output_artifact_key!r}: run {producer.producer_task} first')
       # A resolver's output (the latest blessed model) stays empty: there is no history.

@@ -282,23 +282,36 @@ def format_artifacts(result: Dict) -> str:
                           'properties']))
 
 
+ROW_NAMES = {'model': 'this model', 'popularity': 'most popular',
+             'unknown_user': 'as unknown user', 'baseline_model': 'latest blessed model'}
+Table = Tuple[str, List[str], List[List[object]]]  # title, header, rows
+
+
+def top_k_tables(evaluation: Dict) -> List[Table]:
+  """An evaluation's top-K accuracy of each ranking, as listed and with seen titles removed."""
+  ks = list(evaluation['top_k']['model'])
+  return [(title, [''] + [f'K={k}' for k in ks],
+           [[ROW_NAMES.get(name, name)] + [values[k] for k in ks]
+            for name, values in evaluation[key].items()])
+          for key, title in (('top_k', 'top-K accuracy'),
+                             ('top_k_unseen', 'top-K accuracy, seen titles removed'))]
+
+
+def slice_tables(evaluation: Dict) -> List[Table]:
+  """An evaluation's top-100 accuracy within each slice of each sliced feature."""
+  header = ['value', 'ratings', 'model', 'most popular', 'model, seen removed',
+            'most popular, seen removed']
+  return [(f'top-100 by {name}', header,
+           [[r['value'], r['count'], r['model'], r['popularity'], r['model_unseen'],
+             r['popularity_unseen']] for r in rows])
+          for name, rows in evaluation['slices'].items()]
+
+
 def format_metrics(result: Dict) -> str:
-  names = {'model': 'this model', 'popularity': 'most popular', 'unknown_user': 'as unknown user',
-           'baseline_model': 'latest blessed model'}
-  ks = list(result['top_k']['model'])
   parts = [f'Run {result["run"]} ({result["run_id"]}): {result["num_eval_ratings"]:,} held-out '
            f'ratings, {result["num_candidates"]:,} candidates; {result["evaluation_uri"]}']
-  for section, title in (('top_k', 'top-K accuracy'),
-                         ('top_k_unseen', 'top-K accuracy, seen titles removed')):
-    rows = [[names.get(name, name)] + [values[k] for k in ks]
-            for name, values in result[section].items()]
-    parts.append(f'\n{title}:\n' + _table(rows, [''] + [f'K={k}' for k in ks]))
-  for name, slices in result['slices'].items():
-    rows = [[s['value'], s['count'], s['model'], s['popularity'], s['model_unseen'],
-             s['popularity_unseen']] for s in slices]
-    parts.append(f'\ntop-100 by {name}:\n' + _table(
-        rows, ['value', 'ratings', 'model', 'most popular', 'model (unseen)',
-               'most popular (unseen)']))
+  for title, header, rows in top_k_tables(result) + slice_tables(result):
+    parts.append(f'\n{title}:\n' + _table(rows, header))
   gate = result['gate']
   parts.append('\ngate: ' + ('BLESSED' if gate['blessed'] else 'NOT BLESSED'))
   parts.extend(f'  {"PASS" if c["passed"] else "FAIL"}  {c["explanation"]}'

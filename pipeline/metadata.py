@@ -52,20 +52,8 @@ def runs(store: metadata_store.MetadataStore, pipeline_name: str) -> List[
 def run_outputs(store: metadata_store.MetadataStore, pipeline_name: str,
                 run: metadata_store_pb2.Context) -> List[Output]:
   """Every output artifact of each execution of a run, in execution order."""
-  outputs = []
-  executions = sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)
-  events = store.get_events_by_execution_ids([e.id for e in executions])
-  artifacts = {a.id: a for a in store.get_artifacts_by_id(
-      list({e.artifact_id for e in events}))}
-  artifact_types = {t.id: t.name for t in store.get_artifact_types()}
-  for execution in executions:
-    component = _component(store, pipeline_name, execution)
-    for event in events:
-      if event.execution_id != execution.id or event.type != metadata_store_pb2.Event.OUTPUT:
-        continue
-      outputs.append(_output(artifacts[event.artifact_id], artifact_types, component,
-                             _key(event), _STATES.get(execution.last_known_state, 'UNKNOWN')))
-  return outputs
+  return [output for execution in run_executions(store, pipeline_name, run)
+          for output in execution_outputs(store, execution)]
 
 
 @dataclasses.dataclass
@@ -126,30 +114,33 @@ def producer_of(store: metadata_store.MetadataStore, pipeline_name: str,
   return _execution(store, pipeline_name, execution)
 
 
-def inputs_of(store: metadata_store.MetadataStore, pipeline_name: str,
-              execution: Execution) -> List[Link]:
-  events = [e for e in store.get_events_by_execution_ids([execution.id])
-            if e.type == metadata_store_pb2.Event.INPUT]
+def _events(store: metadata_store.MetadataStore, execution: Execution, kind: int):
+  """(event, artifact) of each input or output event (`kind`) of an execution, and the
+  artifact type names by id."""
+  events = [e for e in store.get_events_by_execution_ids([execution.id]) if e.type == kind]
   artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
   types = {t.id: t.name for t in store.get_artifact_types()}
+  return [(e, artifacts[e.artifact_id]) for e in events], types
+
+
+def inputs_of(store: metadata_store.MetadataStore, pipeline_name: str,
+              execution: Execution) -> List[Link]:
   links = []
-  for event in events:
-    producer = producer_of(store, pipeline_name, event.artifact_id)
-    key = _key(event)
-    links.append(Link(key, _output(artifacts[event.artifact_id], types,
-                                   producer.component if producer else '?', key,
-                                   producer.state if producer else ''), producer))
+  events, types = _events(store, execution, metadata_store_pb2.Event.INPUT)
+  for event, artifact in events:
+    producer = producer_of(store, pipeline_name, artifact.id)
+    links.append(Link(_key(event), _output(artifact, types,
+                                           producer.component if producer else '?',
+                                           _key(event), producer.state if producer else ''),
+                      producer))
   return links
 
 
 def execution_outputs(store: metadata_store.MetadataStore,
                       execution: Execution) -> List[Output]:
-  events = [e for e in store.get_events_by_execution_ids([execution.id])
-            if e.type == metadata_store_pb2.Event.OUTPUT]
-  artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
-  types = {t.id: t.name for t in store.get_artifact_types()}
-  return [_output(artifacts[e.artifact_id], types, execution.component, _key(e),
-                  execution.state) for e in events]
+  events, types = _events(store, execution, metadata_store_pb2.Event.OUTPUT)
+  return [_output(artifact, types, execution.component, _key(event), execution.state)
+          for event, artifact in events]
 
 
 def _key(event: metadata_store_pb2.Event) -> str:

@@ -127,7 +127,7 @@ def signatures(model_dir: str) -> List[List[object]]:
 
 
 def render(inspector, selector: Optional[str] = None) -> str:
-  from pipeline.inspect import InspectionError
+  from pipeline import inspect
   number, context = inspector.select(selector)
   run = inspector.run_summary(number, context)
   outputs = {f'{o.component}.{o.key}': o for o in inspector.outputs(context)}
@@ -189,26 +189,15 @@ def render(inspector, selector: Optional[str] = None) -> str:
 
   try:
     evaluation = inspector.evaluation(str(number))
-  except InspectionError:
+  except inspect.InspectionError:
     evaluation = None
   if evaluation:
-    names = {'model': 'this model', 'popularity': 'most popular',
-             'unknown_user': 'as unknown user', 'baseline_model': 'latest blessed model'}
-    ks = list(evaluation['top_k']['model'])
     body = (f'<p>{evaluation["num_eval_ratings"]:,} held-out ratings, '
             f'{evaluation["num_candidates"]:,} candidate titles.</p>')
-    for key, title in (('top_k', 'Top-K accuracy'),
-                       ('top_k_unseen', 'Top-K accuracy, seen titles removed')):
-      body += f'<h3>{title}</h3>' + table(
-          [''] + [f'K={k}' for k in ks],
-          [[names.get(n, n)] + [v[k] for k in ks] for n, v in evaluation[key].items()])
-    slices = ''
-    for name, rows in evaluation['slices'].items():
-      slices += f'<h3>Top-100 by {_e(name)}</h3>' + table(
-          ['value', 'ratings', 'model', 'most popular', 'model, seen removed',
-           'most popular, seen removed'],
-          [[r['value'], r['count'], r['model'], r['popularity'], r['model_unseen'],
-            r['popularity_unseen']] for r in rows])
+    body += ''.join(f'<h3>{_e(title)}</h3>' + table(header, rows)
+                    for title, header, rows in inspect.top_k_tables(evaluation))
+    slices = ''.join(f'<h3>{_e(title)}</h3>' + table(header, rows)
+                     for title, header, rows in inspect.slice_tables(evaluation))
     gate = evaluation['gate']
     checks = ''.join(
         f'<li class="{"pass" if c["passed"] else "fail"}">'
