@@ -26,12 +26,21 @@ def parse_args(argv=None) -> configs.PipelineConfig:
 
 def run(config: configs.PipelineConfig) -> None:
   from tfx import v1 as tfx  # imported after logging is set up: TFX logs on import
+  from tfx.orchestration.pipeline import RunOptions
   from pipeline.pipeline import create_pipeline
 
   os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
   connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
       config.metadata_path)
-  tfx.orchestration.LocalDagRunner().run(create_pipeline(config, connection))
+  pipeline = create_pipeline(config, connection)
+  run_options = None
+  if config.until:
+    ids = [component.id for component in pipeline.components]
+    if config.until not in ids:
+      raise ValueError(f'--until {config.until}: no such component; choose one of '
+                       f'{", ".join(ids)}')
+    run_options = RunOptions(to_nodes=[config.until])
+  tfx.orchestration.LocalDagRunner().run(pipeline, run_options=run_options)
 
 
 def main(argv=None) -> int:

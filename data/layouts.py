@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import math
 import os
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from data import features as f
 
@@ -136,14 +136,14 @@ def _years_user(separator: str, line: str) -> Record:
 # ---------------------------------------------------------------------------------------
 # GroupLens MovieLens 100k: u.data, u.item (latin-1), u.user.
 
-_GENRES_100K = ('unknown', 'Action', 'Adventure', 'Animation', "Children's", 'Comedy',
+GENRES_100K = ('unknown', 'Action', 'Adventure', 'Animation', "Children's", 'Comedy',
                 'Crime', 'Documentary', 'Drama', 'Fantasy', 'Film-Noir', 'Horror', 'Musical',
                 'Mystery', 'Romance', 'Sci-Fi', 'Thriller', 'War', 'Western')
 
 
 def _grouplens_100k_movie(line: str) -> Record:
   names = ('movie id', 'title', 'release date', 'video release date', 'IMDb URL') + tuple(
-      f'{genre} flag' for genre in _GENRES_100K)
+      f'{genre} flag' for genre in GENRES_100K)
   fields = _split(line, '|', names)
   flags = fields[5:]
   if any(flag not in ('0', '1') for flag in flags):
@@ -151,7 +151,7 @@ def _grouplens_100k_movie(line: str) -> Record:
   if not fields[1]:
     raise RowError('the title is empty')
   return {f.MOVIE_ID: _id(fields[0], 'movie id'), f.MOVIE_TITLE: fields[1],
-          f.MOVIE_GENRES: _genres(g for g, flag in zip(_GENRES_100K, flags) if flag == '1')}
+          f.MOVIE_GENRES: _genres(g for g, flag in zip(GENRES_100K, flags) if flag == '1')}
 
 
 GROUPLENS_100K = Layout(
@@ -196,7 +196,7 @@ RECBOLE_100K = Layout(
 # GroupLens MovieLens 1M: ratings.dat, movies.dat (latin-1), users.dat, '::'-separated.
 # Ages are already age groups; occupations are codes.
 
-_OCCUPATIONS_1M = (
+OCCUPATIONS_1M = (
     'other/not specified', 'academic/educator', 'artist', 'clerical/admin',
     'college/grad student', 'customer service', 'doctor/health care', 'executive/managerial',
     'farmer', 'homemaker', 'K-12 student', 'lawyer', 'programmer', 'retired', 'sales/marketing',
@@ -218,12 +218,12 @@ def _grouplens_1m_user(line: str) -> Record:
   age_group = _age(age)
   if age_group not in f.AGE_BUCKETS:
     raise RowError(f'age group {age!r} is not one of {", ".join(map(str, f.AGE_BUCKETS))}')
-  if not occupation.isdigit() or int(occupation) >= len(_OCCUPATIONS_1M):
+  if not occupation.isdigit() or int(occupation) >= len(OCCUPATIONS_1M):
     raise RowError(f'occupation code {occupation!r} is not between 0 and 20')
   # 1M gives age groups only, so there is no raw age.
   return {f.USER_ID: _id(user, 'user id'), f.BUCKETIZED_USER_AGE: age_group,
           f.USER_GENDER: _gender(gender),
-          f.USER_OCCUPATION_TEXT: _OCCUPATIONS_1M[int(occupation)], f.USER_ZIP_CODE: zip_code}
+          f.USER_OCCUPATION_TEXT: OCCUPATIONS_1M[int(occupation)], f.USER_ZIP_CODE: zip_code}
 
 
 GROUPLENS_1M = Layout(
@@ -302,13 +302,13 @@ def detect_layout(directory: str, file_names: Iterable[str], name: str = 'auto')
   return layout
 
 
-def parse_line(table: Table, line_number: int, text: str) -> Optional[Record]:
-  """The record of one line of `table` (numbered from 1), or None for its header line.
+def parse_line(table: Table, text: str, first_line: bool = False) -> Optional[Record]:
+  """The record of one line of `table`, or None for its header (the file's first line).
 
   Raises RowError for a line that cannot be read, including a wrong header, which is how a
   file in another layout is recognised.
   """
-  if table.header is not None and line_number == 1:
+  if table.header is not None and first_line:
     if text != table.header:
       raise RowError(f'the header should be {table.header!r} but is {text!r}: '
                      'is this file in another layout?')
@@ -316,27 +316,38 @@ def parse_line(table: Table, line_number: int, text: str) -> Optional[Record]:
   return table.parse(text)
 
 
-def parse_raw_line(table: Table, line_number: int, raw: bytes) -> Optional[Record]:
+def parse_raw_line(table: Table, raw: bytes, first_line: bool = False) -> Optional[Record]:
   """`parse_line` of an undecoded line, as read from the file with its line ending."""
   try:
     text = raw.decode(table.encoding)
   except UnicodeDecodeError as error:
     raise RowError(f'not valid {table.encoding}: {error.reason} at byte {error.start}') from None
-  return parse_line(table, line_number, text.rstrip('\r\n'))
+  return parse_line(table, text.rstrip('\r\n'), first_line)
+
+
+def iterate_table(path: str, table: Table
+                  ) -> Iterator[Tuple[int, Optional[Record], Optional[str]]]:
+  """(line number, record, None) for each line of a local file, (line number, None, reason)
+  for a bad one; the header is skipped."""
+  with open(path, 'rb') as lines:
+    for number, raw in enumerate(lines, start=1):
+      try:
+        record = parse_raw_line(table, raw, number == 1)
+      except RowError as error:
+        yield number, None, str(error)
+        continue
+      if record is not None:
+        yield number, record, None
 
 
 def read_table(path: str, table: Table) -> Tuple[List[Record], List[Tuple[int, str]]]:
   """All records of a local file and its bad lines as (line number, reason)."""
   records, bad = [], []
-  with open(path, 'rb') as lines:
-    for number, raw in enumerate(lines, start=1):
-      try:
-        record = parse_raw_line(table, number, raw)
-      except RowError as error:
-        bad.append((number, str(error)))
-        continue
-      if record is not None:
-        records.append(record)
+  for number, record, reason in iterate_table(path, table):
+    if reason is None:
+      records.append(record)
+    else:
+      bad.append((number, reason))
   return records, bad
 
 

@@ -66,7 +66,7 @@ def test_an_empty_file_is_named(release, tmp_path):
 def test_a_missing_data_directory_says_how_to_fetch(tmp_path):
   run = run_pipeline(str(tmp_path / 'nowhere'), str(tmp_path / 'out'))
   assert run.exit_code == 1
-  assert 'does not exist. Fetch MovieLens 100k with `make data`' in run.stderr
+  assert 'does not exist. Fetch a release with `python -m data.fetch --release 100k`' in run.stderr
 
 
 def test_a_file_in_the_wrong_layout_is_recognised(release, tmp_path):

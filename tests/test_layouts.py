@@ -74,15 +74,15 @@ def test_age_buckets_follow_movielens_1m(age, bucket):
 
 def test_recbole_rebuilds_grouplens_titles():
   movies = layouts.RECBOLE_100K.movies
-  assert layouts.parse_line(movies, 2, '1\tToy Story\t1995\tAnimation Children\'s Comedy') == {
+  assert layouts.parse_line(movies, '1\tToy Story\t1995\tAnimation Children\'s Comedy') == {
       f.MOVIE_ID: '1', f.MOVIE_TITLE: 'Toy Story (1995)',
       f.MOVIE_GENRES: [f.GENRE_IDS['Animation'], f.GENRE_IDS['Children'],
                        f.GENRE_IDS['Comedy']]}
   # The copy's quirks: movie 267 and the one title with a parenthesis after its year.
-  assert layouts.parse_line(movies, 3, '267\tunkonwn\tunkonwn\tunknown')[f.MOVIE_TITLE] == (
+  assert layouts.parse_line(movies, '267\tunkonwn\tunkonwn\tunknown')[f.MOVIE_TITLE] == (
       'unknown')
   assert layouts.parse_line(
-      movies, 4, '1412\tLand Before Time III: The Time of the Great Giving (1995)\tV\t'
+      movies, '1412\tLand Before Time III: The Time of the Great Giving (1995)\tV\t'
       "Animation Children's")[f.MOVIE_TITLE] == (
           'Land Before Time III: The Time of the Great Giving (1995) (V)')
 
@@ -106,12 +106,12 @@ def test_recbole_rebuilds_grouplens_titles():
 ])
 def test_bad_lines_say_what_is_wrong(table, line, message):
   with pytest.raises(layouts.RowError, match=message):
-    layouts.parse_line(table, 2, line)
+    layouts.parse_line(table, line)
 
 
 def test_a_file_in_another_layout_fails_on_its_header():
   with pytest.raises(layouts.RowError, match='is this file in another layout'):
-    layouts.parse_line(layouts.RECBOLE_100K.ratings, 1, '196\t242\t3\t881250949')
+    layouts.parse_line(layouts.RECBOLE_100K.ratings, '196\t242\t3\t881250949', first_line=True)
 
 
 def test_undecodable_line_is_reported_not_dropped(tmp_path):

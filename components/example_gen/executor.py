@@ -5,6 +5,7 @@ import logging
 import os
 from typing import Any, Dict, List
 
+import apache_beam as beam
 from tfx import types
 from tfx.components.example_gen import write_split
 from tfx.components.util import examples_utils
@@ -38,8 +39,9 @@ class IngestionError(ValueError):
 def check_input(data_dir: str, layout_name: str) -> layouts.Layout:
   """The layout of data_dir, after checking that each of its files exists and is not empty."""
   if not fileio.isdir(data_dir):
-    raise IngestionError(f'the data directory {data_dir} does not exist. Fetch MovieLens 100k '
-                         'with `make data` (python -m data.fetch) or pass --data-dir')
+    raise IngestionError(f'the data directory {data_dir} does not exist. Fetch a release '
+                         'with `python -m data.fetch --release 100k` (or 1m, 20m, 25m, '
+                         'latest-small; `make data` fetches 100k) or pass --data-dir')
   names = [os.path.basename(path.rstrip('/')) for path in fileio.listdir(data_dir)]
   try:
     layout = layouts.detect_layout(data_dir, names, layout_name)
@@ -100,10 +102,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     with self._make_beam_pipeline() as pipeline:
       outputs = pipeline | 'Ingest' >> ingest.IngestMovieLens(data_dir, layout, splits)
       for name, _ in splits:
-        outputs[name] | f'WriteSplit[{name}]' >> write_split.WriteSplit(
-            artifact_utils.get_split_uri([examples], name), file_format, exec_properties)
-      outputs['catalog'] | 'WriteSplit[catalog]' >> write_split.WriteSplit(
-          artifact_utils.get_split_uri([catalog], CATALOG_SPLIT), file_format, exec_properties)
+        ingest.write_examples(outputs[name], artifact_utils.get_split_uri([examples], name),
+                              name)
+      ingest.write_examples(
+          outputs['catalog'] | 'SerializeCatalog' >> beam.Map(lambda e: [e.SerializeToString()]),
+          artifact_utils.get_split_uri([catalog], CATALOG_SPLIT), CATALOG_SPLIT)
       ingest.write_json_lines(outputs['bad_rows'], bad_rows_path, 'bad_rows')
       ingest.write_json_lines(outputs['counts'], counts_path, 'counts')
 

@@ -1,0 +1,182 @@
+"""How the pipeline scales: per component wall seconds, microseconds per rating and peak memory.
+
+Runs `runner_local.py --until COMPONENT --no-cache` (ExampleGen through Transform by default)
+in a fresh process per case, on synthetic releases written by `data.synthetic` (kept in
+--work-dir between runs) or on a real release directory, and prints one table of every case
+plus the ratio of microseconds per rating between the two largest sizes of each layout and
+mode (1.0 = linear cost). Peak memory is the resident memory of the run's whole process tree
+(the runner and any Beam worker processes), sampled twice a second.
+
+    .venv/bin/python bench/scale.py --sizes 1m,10m --layouts 1m,csv
+    .venv/bin/python bench/scale.py --sizes 1m --modes in_memory,multi_threading,multi_processing
+    .venv/bin/python bench/scale.py --sizes 25m --layouts csv
+    .venv/bin/python bench/scale.py --data-dir data/movielens/ml-100k --sizes 100k
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Dict, List
+
+import psutil
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from data import synthetic  # noqa: E402
+from pipeline import metadata  # noqa: E402
+
+LAYOUTS = {'1m': 'grouplens-1m', 'csv': 'grouplens-csv'}
+MODES = {
+    'in_memory': '--direct_running_mode=in_memory --direct_num_workers=1',
+    'multi_threading': '--direct_running_mode=multi_threading --direct_num_workers=2',
+    'multi_processing': '--direct_running_mode=multi_processing --direct_num_workers=2',
+}
+PIPELINE = 'movielens-tfx'
+
+
+def parse_size(text: str) -> int:
+  scale = {'k': 1_000, 'm': 1_000_000}.get(text[-1].lower(), 1)
+  return int(float(text[:-1] if scale > 1 else text) * scale)
+
+
+class MemorySampler(threading.Thread):
+  """Samples the resident memory of a process and its descendants, with timestamps."""
+
+  def __init__(self, pid: int, every: float = 0.5):
+    super().__init__(daemon=True)
+    self._process, self._every = psutil.Process(pid), every
+    self.samples: List[tuple] = []  # (time, bytes)
+    self._stop = threading.Event()
+
+  def run(self):
+    while not self._stop.is_set():
+      try:
+        tree = [self._process] + self._process.children(recursive=True)
+        total = 0
+        for process in tree:
+          try:
+            total += process.memory_info().rss
+          except psutil.Error:
+            pass
+        self.samples.append((time.time(), total))
+      except psutil.Error:
+        return
+      self._stop.wait(self._every)
+
+  def stop(self):
+    self._stop.set()
+    self.join()
+
+  def peak(self, start: float = 0, end: float = float('inf')) -> int:
+    return max((rss for t, rss in self.samples if start <= t <= end), default=0)
+
+
+def release_dir(work_dir: str, ratings: int, layout: str) -> str:
+  """A synthetic release of `ratings` in `layout`, written once into work_dir."""
+  directory = os.path.join(work_dir, f'synthetic-{layout}-{ratings}')
+  manifest = os.path.join(directory, synthetic.SOURCE_MANIFEST)
+  if not os.path.exists(manifest):
+    synthetic.write(synthetic.Spec(ratings=ratings, layout=LAYOUTS[layout]), directory)
+  return directory
+
+
+def run_case(data_dir: str, ratings: int, beam_args: str, until: str, log: str) -> Dict:
+  """One fresh run; its components' seconds and peak memory, and the run's."""
+  with tempfile.TemporaryDirectory(prefix='scale-') as outputs:
+    command = [sys.executable, os.path.join(ROOT, 'runner_local.py'), '--data-dir', data_dir,
+               '--output-dir', outputs, '--no-cache', '--beam-args', beam_args]
+    if until:
+      command += ['--until', until]
+    start = time.time()
+    with open(log, 'w') as out:
+      process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+      sampler = MemorySampler(process.pid)
+      sampler.start()
+      code = process.wait()
+      sampler.stop()
+    seconds = time.time() - start
+    if code != 0:
+      raise SystemExit(f'the run failed (exit {code}); see {log}')
+    store = metadata.connect(os.path.join(outputs, 'metadata.sqlite'))
+    run = metadata.runs(store, PIPELINE)[-1]
+    components = {
+        e.component: {'seconds': e.finished - e.started,
+                      'us_per_rating': (e.finished - e.started) / ratings * 1e6,
+                      'peak_gib': sampler.peak(e.started, e.finished) / 2**30}
+        for e in metadata.run_executions(store, PIPELINE, run) if e.finished > e.started}
+  return {'seconds': seconds, 'peak_gib': sampler.peak() / 2**30, 'components': components}
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   epilog=__doc__.split('\n', 2)[2])
+  parser.add_argument('--sizes', default='1m,10m', help='ratings per case: 100k, 1m, 10m, ...')
+  parser.add_argument('--layouts', default='1m,csv', help='synthetic layouts: 1m, csv')
+  parser.add_argument('--modes', default='in_memory', help=f'DirectRunner modes: {", ".join(MODES)}')
+  parser.add_argument('--until', default='Transform',
+                      help="the last component to run ('' for the whole pipeline)")
+  parser.add_argument('--data-dir', help='a real release instead of synthetic ones '
+                      '(its size from --sizes, one size)')
+  parser.add_argument('--work-dir', default=os.path.join(tempfile.gettempdir(),
+                                                         'movielens-scale'),
+                      help='where synthetic releases and logs are kept (default: %(default)s)')
+  parser.add_argument('--json', help='also write the results to this file')
+  args = parser.parse_args()
+  os.makedirs(args.work_dir, exist_ok=True)
+
+  results = []
+  for size in args.sizes.split(','):
+    ratings = parse_size(size)
+    for layout in ([None] if args.data_dir else args.layouts.split(',')):
+      data_dir = args.data_dir or release_dir(args.work_dir, ratings, layout)
+      for mode in args.modes.split(','):
+        label = f'{size} {layout or os.path.basename(data_dir.rstrip("/"))} {mode}'
+        log = os.path.join(args.work_dir, f'run-{label.replace(" ", "-")}.log')
+        print(f'{time.strftime("%H:%M:%S")} {label}: running (log: {log}) ...', flush=True)
+        result = run_case(data_dir, ratings, MODES[mode], args.until, log)
+        result.update(size=size, ratings=ratings, layout=layout or data_dir, mode=mode)
+        results.append(result)
+        print(f'{time.strftime("%H:%M:%S")} {label}: {result["seconds"]:.0f} s, peak '
+              f'{result["peak_gib"]:.2f} GiB', flush=True)
+        if args.json:
+          with open(args.json, 'w') as file:
+            json.dump(results, file, indent=2)
+  print_table(results)
+
+
+def print_table(results: List[Dict]) -> None:
+  print(f'\n{"size":>6} {"layout":<6} {"mode":<16} {"component":<20} {"seconds":>8} '
+        f'{"us/rating":>10} {"peak GiB":>9}')
+  for result in results:
+    rows = list(result['components'].items()) + [(
+        'whole run', {'seconds': result['seconds'], 'peak_gib': result['peak_gib'],
+                      'us_per_rating': result['seconds'] / result['ratings'] * 1e6})]
+    for name, row in rows:
+      if row['seconds'] < 1 and name != 'whole run':
+        continue  # SchemaGen, ExampleValidator, the gate: fixed cost, not scale
+      print(f'{result["size"]:>6} {str(result["layout"])[-6:]:<6} {result["mode"]:<16} '
+            f'{name:<20} {row["seconds"]:8.1f} {row["us_per_rating"]:10.1f} '
+            f'{row["peak_gib"]:9.2f}')
+  # Linear cost: us per rating of the largest size against the next, per layout and mode.
+  groups = {}
+  for result in results:
+    groups.setdefault((str(result['layout']), result['mode']), []).append(result)
+  for (layout, mode), group in groups.items():
+    group.sort(key=lambda r: r['ratings'])
+    if len(group) < 2:
+      continue
+    small, large = group[-2], group[-1]
+    print(f'\nus/rating at {large["size"]} / at {small["size"]} ({layout}, {mode}):')
+    for name, row in large['components'].items():
+      if name in small['components'] and row['seconds'] >= 1:
+        print(f'  {name:<20} {row["us_per_rating"] / small["components"][name]["us_per_rating"]:.2f}x')
+
+
+if __name__ == '__main__':
+  main()
