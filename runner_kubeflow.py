@@ -22,7 +22,7 @@ DEFAULT_OUTPUT_FILE = 'movielens-tfx-kubeflow.json'
 # Where a cluster run reads and writes unless told otherwise: replace the bucket.
 DEFAULT_OUTPUT_DIR = 'gs://YOUR_BUCKET/movielens-tfx'
 PLACEHOLDER = 'YOUR_BUCKET'
-DATA_SUBDIR = 'data/ml-100k'
+DATA_SUBDIR = 'data/ml-'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -46,10 +46,10 @@ def parse_args(argv=None) -> argparse.Namespace:
   configs.add_flags(parser, defaults={
       'output_dir': (DEFAULT_OUTPUT_DIR, 'the bucket directory the paths below default to'),
       'data_dir': ('', 'directory of one MovieLens release, readable by the cluster '
-                   f'(default: OUTPUT_DIR/{DATA_SUBDIR})'),
+                   f'(default: OUTPUT_DIR/{DATA_SUBDIR}RELEASE)'),
   })
   args = parser.parse_args(argv)
-  args.data_dir = args.data_dir or f'{args.output_dir.rstrip("/")}/{DATA_SUBDIR}'
+  args.data_dir = args.data_dir or f'{args.output_dir.rstrip("/")}/{DATA_SUBDIR}{args.release}'
   if not args.output_file.endswith('.json'):
     parser.error(f'--output-file must end in .json (the PipelineJob); the Kubeflow '
                  f'Pipelines spec is written beside it as .yaml, not {args.output_file!r}')

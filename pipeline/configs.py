@@ -10,10 +10,10 @@ import os
 import shlex
 from typing import Any, Dict, List, Optional, Tuple
 
+from data import fetch
 from modules import hparams
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_DATA_DIR = os.path.join(REPO_ROOT, 'data', 'movielens', 'ml-100k')
 DEFAULT_OUTPUT_DIR = os.path.join(REPO_ROOT, 'outputs')
 
 # DirectRunner mode for the local runner's Beam components, chosen by
@@ -31,8 +31,11 @@ def _field(default, help_text: str):
 class PipelineConfig:
   """Everything a run can be told; the defaults are the recommended local run."""
   pipeline_name: str = _field('movielens-tfx', 'name of the pipeline in ML Metadata')
-  data_dir: str = _field(DEFAULT_DATA_DIR,
-                         'directory of one MovieLens release (100k, 1M, 20M/25M layouts)')
+  release: str = _field(fetch.DEFAULT_RELEASE, 'the MovieLens release to read, as `python -m '
+                        'data.fetch --release RELEASE` stores it in data/movielens/ml-RELEASE: '
+                        + ', '.join(fetch.RELEASES))
+  data_dir: str = _field('', 'directory of one MovieLens release in any layout (100k, 1M, '
+                         'CSV); overrides --release (default: data/movielens/ml-RELEASE)')
   output_dir: str = _field(DEFAULT_OUTPUT_DIR,
                            'where a local run writes; the paths below default to inside it')
   pipeline_root: str = _field('', 'root of the artifacts (default: OUTPUT_DIR/pipeline_root)')
@@ -46,6 +49,8 @@ class PipelineConfig:
                              'before the run fails')
   beam_args: List[str] = _field(DEFAULT_BEAM_ARGS, 'Beam pipeline arguments, as one '
                                 'shell-quoted string')
+  until: str = _field('', 'run only the components this one needs and itself (a component '
+                      'id, e.g. Transform), to check a new release before training on it')
   cache: bool = _field(True, "reuse a component's earlier outputs when its inputs and "
                        'settings are unchanged (TFX caching)')
   timestamp_boundaries: int = _field(1000, 'equal-width timestamp bucket boundaries '
@@ -72,8 +77,11 @@ class PipelineConfig:
       raise ValueError(f'--max-bad-rows cannot be negative ({self.max_bad_rows})')
     if self.serving_k < 1:
       raise ValueError(f'--serving-k must be at least 1, not {self.serving_k}')
-    for name in ('data_dir', 'output_dir'):
-      setattr(self, name, _absolute(getattr(self, name)))
+    if self.release not in fetch.RELEASES:
+      raise ValueError(f'--release must be one of {", ".join(fetch.RELEASES)}, '
+                       f'not {self.release!r}')
+    self.data_dir = _absolute(self.data_dir) or fetch.default_dest(self.release)
+    self.output_dir = _absolute(self.output_dir)
     self.pipeline_root = _absolute(self.pipeline_root) or os.path.join(
         self.output_dir, 'pipeline_root')
     self.metadata_path = _absolute(self.metadata_path) or os.path.join(

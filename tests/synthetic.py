@@ -9,6 +9,8 @@ import os
 import random
 from typing import List
 
+from data.features import GENRE_ALIASES  # the CSV releases' spellings
+
 GENRES_100K = ('unknown', 'Action', 'Adventure', 'Animation', "Children's", 'Comedy', 'Crime',
                'Documentary', 'Drama', 'Fantasy', 'Film-Noir', 'Horror', 'Musical', 'Mystery',
                'Romance', 'Sci-Fi', 'Thriller', 'War', 'Western')
@@ -157,7 +159,8 @@ def write_grouplens_csv(release: Release, directory: str) -> str:
          + [f'{r.user_id},{r.movie_id},{r.rating}.0,{r.timestamp}' for r in release.ratings])
   _write(os.path.join(directory, 'movies.csv'),
          ['movieId,title,genres']
-         + [f'{m.movie_id},"{m.title}",{"|".join(m.genres)}' for m in release.movies])
+         + [f'{m.movie_id},"{m.title}",{"|".join(GENRE_ALIASES.get(g, g) for g in m.genres)}'
+            for m in release.movies])
   return directory
 
 

@@ -134,12 +134,26 @@ def test_the_kfp_client_reads_the_pipeline_spec_file(compiled, tmp_path):
   assert set(document.pipeline_spec.root.dag.tasks) == set(compiled.tasks)
 
 
-def test_beam_arguments_reach_every_task(tmp_path):
-  compiled, _ = compile_to(tmp_path, '--beam-args',
-                           '--runner=DataflowRunner --project=p --region=europe-west1')
-  for name in ('MovieLensExampleGen', 'StatisticsGen', 'Transform'):
+# The README's Beam arguments for a MovieLens 25M run on Dataflow.
+DATAFLOW_ARGS = ['--runner=DataflowRunner', '--project=PROJECT', '--region=europe-west4',
+                 '--temp_location=gs://bucket/movielens-tfx/tmp',
+                 f'--sdk_container_image={IMAGE}', '--machine_type=n2-standard-4',
+                 '--max_num_workers=16', '--experiments=use_runner_v2']
+
+
+def test_dataflow_arguments_reach_every_beam_running_task(tmp_path):
+  from tfx.dsl.components.base import executor_spec
+  compiled, _ = compile_to(tmp_path, '--release', '25m', '--output-dir', 'gs://bucket/m',
+                           '--beam-args', ' '.join(DATAFLOW_ARGS))
+  # Which components run Beam comes from their definitions, not from a list kept here.
+  beam_components = [
+      c.id for c in create_pipeline(configs.PipelineConfig()).components
+      if isinstance(getattr(c, 'executor_spec', None), executor_spec.BeamExecutorSpec)]
+  assert {'MovieLensExampleGen', 'StatisticsGen', 'Transform'} <= set(beam_components)
+  for name in beam_components:
     args = list(compiled.executor(name).container.args)
-    assert args[4:] == ['--runner=DataflowRunner', '--project=p', '--region=europe-west1']
+    assert args[-len(DATAFLOW_ARGS):] == DATAFLOW_ARGS, name
+  assert 'gs://bucket/m/data/ml-25m' in str(compiled.job)
 
 
 def test_without_the_blessed_model_comparison_there_is_no_resolver(tmp_path):
