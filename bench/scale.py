@@ -51,10 +51,10 @@ class MemorySampler(threading.Thread):
     super().__init__(daemon=True)
     self._process, self._every = psutil.Process(pid), every
     self.samples: List[tuple] = []  # (time, bytes)
-    self._stop = threading.Event()
+    self._done = threading.Event()
 
   def run(self):
-    while not self._stop.is_set():
+    while not self._done.is_set():
       try:
         tree = [self._process] + self._process.children(recursive=True)
         total = 0
@@ -66,10 +66,10 @@ class MemorySampler(threading.Thread):
         self.samples.append((time.time(), total))
       except psutil.Error:
         return
-      self._stop.wait(self._every)
+      self._done.wait(self._every)
 
   def stop(self):
-    self._stop.set()
+    self._done.set()
     self.join()
 
   def peak(self, start: float = 0, end: float = float('inf')) -> int:

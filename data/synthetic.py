@@ -56,9 +56,10 @@ class Spec:
       raise ValueError(f'ratings must be at least {MIN_RATINGS_PER_USER}, not {self.ratings}')
     millions = self.ratings / 1e6
     # 1M: 165.6 ratings per user; 25M: 153.8. Movies grow sublinearly: 3,883 at 1M, 62,423
-    # at 25M is an exponent of 0.86.
+    # at 25M is an exponent of 0.86; below 1M more slowly (100k has 1,682).
     users = self.users or max(1, round(self.ratings / (165.6 - 0.5 * max(0.0, millions - 1))))
-    movies = self.movies or max(MIN_RATINGS_PER_USER * 2, round(3883 * millions ** 0.862))
+    exponent = 0.862 if millions >= 1 else 0.5
+    movies = self.movies or max(MIN_RATINGS_PER_USER * 2, round(3883 * millions ** exponent))
     users = min(users, self.ratings // MIN_RATINGS_PER_USER)
     if self.ratings > users * movies // 2:
       raise ValueError(f'{self.ratings:,} ratings do not fit {users:,} users and {movies:,} '

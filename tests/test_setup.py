@@ -2,6 +2,8 @@
 import os
 import subprocess
 
+import pytest
+
 from pipeline import configs
 import runner_local
 
@@ -41,3 +43,19 @@ def test_set_up_without_python_3_10_says_what_to_install(tmp_path):
   assert 'Python 3.10 is required' in result.stderr
   assert 'pyenv install 3.10' in result.stderr
   assert not os.path.exists(tmp_path / 'venv')
+
+
+def test_a_release_reads_its_fetched_directory_unless_a_data_dir_is_given(tmp_path):
+  assert runner_local.parse_args(['--release', '1m']).data_dir == os.path.join(
+      ROOT, 'data', 'movielens', 'ml-1m')
+  assert runner_local.parse_args(['--release', '1m', '--data-dir', str(tmp_path)]
+                                 ).data_dir == str(tmp_path)
+
+
+def test_an_unknown_release_or_component_is_refused_before_anything_runs(tmp_path, capsys):
+  with pytest.raises(SystemExit):
+    runner_local.parse_args(['--release', '2m'])
+  assert '--release must be one of 100k, 1m, 20m, 25m, latest-small' in capsys.readouterr().err
+  assert runner_local.main(['--output-dir', str(tmp_path), '--until', 'Trainer']) == 1
+  assert '--until Trainer: no such component; choose one of MovieLensExampleGen' in (
+      capsys.readouterr().err)

@@ -23,7 +23,7 @@ import google_crc32c
 import tensorflow as tf
 from apache_beam.io import filebasedsink
 from apache_beam.io.filesystem import CompressionTypes
-from tfx.dsl.io import fileio
+from apache_beam.io.filesystems import FileSystems
 
 from data import features as f
 from data import layouts
@@ -122,10 +122,17 @@ def example_bytes(*features: bytes) -> bytes:
 
 BLOCK_BYTES = 1 << 20  # lines travel between steps in blocks of about this size
 RANGE_BYTES = 32 << 20  # the share of a file one worker reads
+COUNT_BYTES = 1 << 22  # read at a time when counting lines to number the bad rows
+
+
+def _open(path: str):
+  """A file for reading bytes as they are: Beam's file systems (local, gs://, ...); TF's
+  GFile.readline turns '\r\n' into '\n', which would shift every offset after it."""
+  return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
 def _byte_ranges(path: str, range_bytes: int):
-  size = fileio.stat(path).length
+  size = FileSystems.match([path])[0].metadata_list[0].size_in_bytes
   for start in range(0, size, range_bytes):
     yield path, start, min(start + range_bytes, size)
 
@@ -134,7 +141,7 @@ def _read_range(byte_range: Tuple[str, int, int]):
   """The lines that start in [start, stop) of a file, in blocks: (offset of the first
   line, [raw lines with their endings])."""
   path, position, stop = byte_range
-  with fileio.open(path, 'rb') as file:
+  with _open(path) as file:
     if position > 0:  # the line under way at the range's start is the previous range's
       file.seek(position - 1)
       position += len(file.readline()) - 1
@@ -249,9 +256,9 @@ def _line_numbers(keyed: Tuple[str, Iterable[dict]]):
   wanted = sorted({row[key] for row in rows for key in ('offset', 'first_offset')
                    if row[key] >= 0})
   numbers, line, position, index = {}, 1, 0, 0
-  with fileio.open(path, 'rb') as file:
+  with _open(path) as file:
     while index < len(wanted):
-      block = file.read(1 << 22)
+      block = file.read(COUNT_BYTES)
       end = position + len(block)
       while index < len(wanted) and (wanted[index] < end or not block):
         numbers[wanted[index]] = line + block.count(b'\n', 0, wanted[index] - position)
