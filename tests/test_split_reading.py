@@ -4,7 +4,7 @@ import os
 
 import apache_beam as beam
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from components.example_gen import ingest
@@ -54,7 +54,7 @@ def test_blocks_stay_near_their_size(tmp_path, monkeypatch):
 def test_the_beam_transform_spreads_ranges_and_reads_every_line(tmp_path):
   lines = [f'line {i}' for i in range(500)]
   path = write_lines(tmp_path / 'f.dat', lines)
-  with TestPipeline() as pipeline:
+  with test_pipeline.TestPipeline() as pipeline:
     read = (pipeline
             | ingest.ReadNumberedLines(path, range_bytes=97)
             | beam.FlatMap(ingest._numbered)
