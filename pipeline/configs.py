@@ -56,8 +56,11 @@ class PipelineConfig:
   timestamp_boundaries: int = _field(1000, 'equal-width timestamp bucket boundaries '
                                      '(Transform)')
   max_title_tokens: int = _field(10_000, 'size of the title-word vocabulary (Transform)')
-  min_top100: float = _field(0.4, 'the top-100 accuracy a model must reach to be blessed '
-                             '(Evaluator)')
+  min_lift: float = _field(1.1, 'how many times the most-popular list\'s top-100 accuracy on '
+                           'the same split a model must reach to be blessed (Evaluator): a '
+                           'floor that means the same on every release')
+  min_top100: float = _field(0.0, 'an absolute top-100 accuracy a model must also reach to be '
+                             'blessed (0: none; what a number means depends on the release)')
   max_regression: float = _field(0.01, 'how much lower than the latest blessed model\'s '
                                  'top-100 accuracy a model may score and still be blessed')
   compare_with_blessed: bool = _field(

@@ -92,7 +92,8 @@ def create_pipeline(
   evaluator = RetrievalEvaluator(
       examples=example_gen.outputs['examples'], model=trainer.outputs['model'],
       baseline_model=latest_blessed_model.outputs['model'] if latest_blessed_model else None,
-      min_top100=config.min_top100, max_regression=config.max_regression,
+      min_top100=config.min_top100, min_lift=config.min_lift,
+      max_regression=config.max_regression,
       code_version=source_fingerprint(modules, components.evaluator))
   pusher = ServingPusher(model=trainer.outputs['model'],
                          model_blessing=evaluator.outputs['blessing'],

@@ -70,7 +70,7 @@ def test_slices_report_each_labels_count_and_accuracy_in_natural_order():
 
 
 def test_the_gate_passes_a_model_that_clears_every_check():
-  checks = gate.checks(0.47, 0.30, min_top100=0.4, max_regression=0.01,
+  checks = gate.checks(0.47, 0.30, min_top100=0.4, min_lift=1.1, max_regression=0.01,
                        baseline_top100=0.475, baseline_id=7)
   assert [c.passed for c in checks] == [True, True, True]
   assert checks[2].threshold == pytest.approx(0.465) and 'artifact 7' in checks[2].line()
@@ -79,16 +79,27 @@ def test_the_gate_passes_a_model_that_clears_every_check():
 @pytest.mark.parametrize('top100, popularity, baseline, failed', [
     (0.39, 0.30, None, ['minimum']),
     (0.45, 0.45, None, ['beats_popularity']),
+    (0.45, 0.42, None, ['beats_popularity']),  # better, but not by the lift asked for
+    (0.0, 0.0, None, ['beats_popularity']),  # nothing learnt on an empty split
     (0.45, 0.30, 0.47, ['no_regression']),
     (0.20, 0.30, 0.47, ['minimum', 'beats_popularity', 'no_regression']),
 ])
 def test_each_check_fails_on_its_own(top100, popularity, baseline, failed):
-  checks = gate.checks(top100, popularity, min_top100=0.4, max_regression=0.01,
-                       baseline_top100=baseline, baseline_id=1)
+  checks = gate.checks(top100, popularity, min_top100=0.4 if top100 else 0, min_lift=1.1,
+                       max_regression=0.01, baseline_top100=baseline, baseline_id=1)
   assert [c.name for c in checks if not c.passed] == failed
   assert all(c.line().startswith('FAIL' if c.name in failed else 'PASS') for c in checks)
 
 
 def test_without_a_blessed_model_the_regression_check_says_so():
-  check = gate.checks(0.5, 0.3, 0.4, 0.01)[2]
+  check = gate.checks(0.5, 0.3, 0.4, 1.1, 0.01)[2]
   assert check.passed and check.threshold is None and 'first' in check.explanation
+
+
+def test_the_lift_floor_follows_the_popularity_list_of_the_same_split():
+  # The same model quality means a pass on a release where popularity is weak and a
+  # fail where it is strong: the floor is relative, not a number tuned on one release.
+  assert gate.checks(0.25, 0.20, 0.0, 1.1, 0.01)[1].passed
+  assert not gate.checks(0.25, 0.24, 0.0, 1.1, 0.01)[1].passed
+  check = gate.checks(0.4674, 0.2963, 0.0, 1.1, 0.01)[1]
+  assert check.threshold == pytest.approx(0.32593) and '1.58x' in check.line()

@@ -18,6 +18,7 @@ from components.evaluator import executor
 class RetrievalEvaluatorSpec(ComponentSpec):
   PARAMETERS = {
       executor.MIN_TOP100_KEY: ExecutionParameter(type=float),
+      executor.MIN_LIFT_KEY: ExecutionParameter(type=float),
       executor.MAX_REGRESSION_KEY: ExecutionParameter(type=float),
       # A fingerprint of the evaluation code: a change re-runs the evaluation (TFX caching).
       'code_version': ExecutionParameter(type=str, optional=True),
@@ -40,12 +41,13 @@ class RetrievalEvaluator(base_component.BaseComponent):
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
   def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
-               min_top100: float, max_regression: float,
+               min_top100: float, min_lift: float, max_regression: float,
                baseline_model: Optional[types.BaseChannel] = None,
                code_version: Optional[str] = None):
     super().__init__(spec=RetrievalEvaluatorSpec(
         examples=examples, model=model, baseline_model=baseline_model,
-        min_top100=float(min_top100), max_regression=float(max_regression),
+        min_top100=float(min_top100), min_lift=float(min_lift),
+        max_regression=float(max_regression),
         code_version=code_version,
         evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
         blessing=types.Channel(type=standard_artifacts.ModelBlessing)))

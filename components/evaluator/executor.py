@@ -29,6 +29,7 @@ from modules.training import read_examples
 logger = logging.getLogger('movielens_tfx.evaluator')
 EVALUATION_FILE = 'evaluation.json'
 MIN_TOP100_KEY = 'min_top100'
+MIN_LIFT_KEY = 'min_lift'
 MAX_REGRESSION_KEY = 'max_regression'
 UNKNOWN_USER = ''  # not an id of any user: the model's unknown-user embedding
 _AGE_LABELS = {1: '1-17', 18: '18-24', 25: '25-34', 35: '35-44', 45: '45-49', 50: '50-55',
@@ -192,7 +193,8 @@ class Executor(evaluator_executor.Executor):
     top100 = report['top_k']['model']['100']
     results = gate.checks(
         top100, report['top_k']['popularity']['100'],
-        float(exec_properties[MIN_TOP100_KEY]), float(exec_properties[MAX_REGRESSION_KEY]),
+        float(exec_properties[MIN_TOP100_KEY]), float(exec_properties[MIN_LIFT_KEY]),
+        float(exec_properties[MAX_REGRESSION_KEY]),
         report['top_k']['baseline_model']['100'] if baseline else None,
         baseline.id if baseline else None)
     blessed = all(check.passed for check in results)
