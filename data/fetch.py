@@ -94,7 +94,7 @@ class FetchError(RuntimeError):
   """MovieLens could not be fetched or did not verify; the message says why and what to do."""
 
 
-def _sha256(path: str) -> str:
+def sha256_file(path: str) -> str:
   digest = hashlib.sha256()
   with open(path, 'rb') as file:
     for block in iter(lambda: file.read(1 << 22), b''):
@@ -147,7 +147,7 @@ def verify(directory: str, expected: Optional[Dict[str, int]] = None,
   return {'layout': layout.name,
           'rows': {role: counts[role] for role in ('ratings', 'movies', 'users')
                    if role in counts},
-          'sha256': {t.file_name: _sha256(os.path.join(directory, t.file_name))
+          'sha256': {t.file_name: sha256_file(os.path.join(directory, t.file_name))
                      for t in layout.tables().values()}}
 
 
@@ -298,7 +298,7 @@ def existing(dest: str) -> Optional[Dict[str, object]]:
   try:
     with open(os.path.join(dest, MANIFEST)) as file:
       manifest = json.load(file)
-    unchanged = all(_sha256(os.path.join(dest, name)) == digest
+    unchanged = all(sha256_file(os.path.join(dest, name)) == digest
                     for name, digest in manifest['sha256'].items())
   except (OSError, ValueError, KeyError):
     return None

@@ -17,7 +17,6 @@ ratings are drawn and written at a time.
 """
 import argparse
 import dataclasses
-import hashlib
 import json
 import os
 import sys
@@ -25,6 +24,8 @@ import time
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
+
+from data.fetch import sha256_file
 
 LAYOUTS = ('grouplens-1m', 'grouplens-csv')
 # Genre names as the 1M and CSV files spell them.
@@ -218,7 +219,7 @@ def write(spec: Spec, dest: str, say=print) -> Dict[str, object]:
       'layout': spec.layout,
       'rows': {'ratings': spec.ratings, 'movies': spec.movies,
                **({'users': spec.users} if fmt.users_file else {})},
-      'sha256': {name: _sha256(os.path.join(dest, name))
+      'sha256': {name: sha256_file(os.path.join(dest, name))
                  for name in (fmt.ratings_file, fmt.movies_file, fmt.users_file) if name},
       'spec': dataclasses.asdict(spec),
   }
@@ -226,14 +227,6 @@ def write(spec: Spec, dest: str, say=print) -> Dict[str, object]:
     json.dump(manifest, file, indent=2)
   say(f'Wrote {spec.ratings:,} ratings in {time.monotonic() - start:.0f} s: {dest}')
   return manifest
-
-
-def _sha256(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as file:
-    for block in iter(lambda: file.read(1 << 22), b''):
-      digest.update(block)
-  return digest.hexdigest()
 
 
 def main(argv=None) -> int:

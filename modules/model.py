@@ -199,20 +199,3 @@ class TwoTowerModel(tf.keras.Model):
     self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
     self.loss_tracker.update_state(loss)
     return {'loss': self.loss_tracker.result()}
-
-
-def top_k_accuracy(query_embeddings: np.ndarray, true_index: np.ndarray,
-                   candidate_embeddings: np.ndarray, ks: Sequence[int]) -> Dict[int, float]:
-  """Factorized top-K accuracy over the whole catalog, as TFRS' FactorizedTopK counts it.
-
-  A held-out rating is a hit at K when fewer than K catalog titles score strictly higher
-  than its own title (ties count as hits, as in tf.math.in_top_k).
-  """
-  hits = {k: 0 for k in ks}
-  for start in range(0, len(query_embeddings), 4096):
-    scores = query_embeddings[start:start + 4096] @ candidate_embeddings.T
-    own = scores[np.arange(len(scores)), true_index[start:start + 4096]]
-    rank = (scores > own[:, None]).sum(axis=1)
-    for k in ks:
-      hits[k] += int((rank < k).sum())
-  return {k: hits[k] / len(query_embeddings) for k in ks}

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from modules import features as f
+from modules import metrics
 from modules import model as m
 from modules.hparams import TrainingConfig
 
@@ -45,16 +46,6 @@ class Vocabularies:
   titles: List[str]  # the candidates: every catalog title, once
   title_tokens: List[str]
   title_genres: Optional[List[List[int]]] = None  # TFDS genre ids of each title
-
-
-def popularity_top_k(counts: np.ndarray, true_index: np.ndarray,
-                     ks: Sequence[int]) -> Dict[int, float]:
-  """Top-K accuracy of recommending the K most-rated training titles to everyone."""
-  order = np.argsort(-counts, kind='stable')
-  rank_of = np.empty_like(order)
-  rank_of[order] = np.arange(len(order))
-  ranks = rank_of[true_index]
-  return {k: float((ranks < k).mean()) for k in ks}
 
 
 class Progress(tf.keras.callbacks.Callback):
@@ -168,13 +159,14 @@ class Trainer:
     return self.query_tower.predict(inputs, batch_size=8192, verbose=0)
 
   def validate(self) -> Dict[str, float]:
-    accuracy = m.top_k_accuracy(self.query_embeddings(self.eval_data), self.eval_true_index,
-                                self.candidate_embeddings(), self.config.top_ks)
-    return {str(k): value for k, value in accuracy.items()}
+    scores = metrics.embedding_scores(self.query_embeddings(self.eval_data),
+                                      self.candidate_embeddings())
+    return metrics.top_k(metrics.ranks_of_truth(scores, self.eval_true_index),
+                         self.config.top_ks)
 
   def popularity_baseline(self) -> Dict[str, float]:
-    accuracy = popularity_top_k(self.title_counts, self.eval_true_index, self.config.top_ks)
-    return {str(k): value for k, value in accuracy.items()}
+    return metrics.top_k(metrics.popularity_ranks(self.title_counts, self.eval_true_index),
+                         self.config.top_ks)
 
   def write_summaries(self, epoch: int, entry: Dict) -> None:
     if not self.writer:

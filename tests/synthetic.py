@@ -189,6 +189,18 @@ def add_eval_only_user(release: Release, occupation: str = 'astronaut') -> Relea
   return release
 
 
+def read_release(directory: str):
+  """(layout, {role: records}) of a release directory, asserting that no line is bad."""
+  from data import layouts
+  layout = layouts.detect_layout(directory, layouts.list_files(directory))
+  tables = {}
+  for role, table in layout.tables().items():
+    records, bad = layouts.read_table(os.path.join(directory, table.file_name), table)
+    assert bad == [], (table.file_name, bad[:3])
+    tables[role] = records
+  return layout, tables
+
+
 def append_line(path: str, line: str, encoding: str = 'utf-8') -> None:
   with open(path, 'ab') as file:
     file.write((line + '\n').encode(encoding))

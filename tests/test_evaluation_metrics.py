@@ -2,8 +2,11 @@
 import numpy as np
 import pytest
 
-from components.evaluator import gate, metrics
-from modules import training
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from components.evaluator import gate
+from modules import metrics
 
 
 def ranks(scores, truth, seen=None):
@@ -34,25 +37,65 @@ def test_a_title_outside_the_catalog_is_a_miss_at_every_k():
   assert metrics.top_k(np.array(ranked), ks=(1, 2, 100)) == {'1': 0.0, '2': 0.5, '100': 0.5}
 
 
-def test_model_ranks_match_the_trainers_validation():
+def embedding_top_k(queries, truth, candidates, ks, chunk=None):
+  return metrics.top_k(metrics.ranks_of_truth(metrics.embedding_scores(queries, candidates),
+                                              truth, chunk=chunk), ks)
+
+
+def test_top_k_accuracy_counts_strictly_higher_scores():
+  queries = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+  candidates = np.array([[3.0, 0.0], [2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+  # Scores: q0 [3,2,0,1], q1 [0,0,1,1], q2 [3,2,1,2]; own titles 1, 2, 3.
+  # Ranks (strictly higher scores): q0 1, q1 0 (a tie with candidate 3), q2 1.
+  assert embedding_top_k(queries, np.array([1, 2, 3]), candidates, ks=[1, 2, 3]) == {
+      '1': pytest.approx(1 / 3), '2': 1.0, '3': 1.0}
+
+
+def test_top_k_accuracy_agrees_with_tfrs_factorized_top_k():
+  # TFRS matched by candidate id: a hit when the true title is among the K retrieved.
+  # (Matched by score instead, TFRS compares the positive's score with its own copy in the
+  # catalog computed another way, so float rounding can turn a tie into a miss.)
   rng = np.random.default_rng(0)
+  queries, candidates = rng.normal(size=(200, 8)), rng.normal(size=(30, 8))
+  truth = rng.integers(0, 30, size=200)
+  index = tfrs.layers.factorized_top_k.BruteForce(k=10)
+  index.index(tf.constant(candidates, tf.float32), tf.range(30))
+  metric = tfrs.metrics.FactorizedTopK(candidates=index, ks=(1, 5, 10))
+  metric.update_state(tf.constant(queries, tf.float32),
+                      tf.constant(candidates[truth], tf.float32),
+                      true_candidate_ids=tf.constant(truth, tf.int32))
+  theirs = {str(k): float(r.result()) for k, r in zip((1, 5, 10), metric._top_k_metrics)}
+  assert embedding_top_k(queries, truth, candidates, ks=(1, 5, 10)) == pytest.approx(theirs)
+
+
+def test_chunks_bound_the_scores_in_memory_and_change_nothing(monkeypatch):
+  rng = np.random.default_rng(1)
   queries, candidates = rng.normal(size=(50, 8)), rng.normal(size=(30, 8))
   truth = rng.integers(0, 30, 50)
-  ranked = metrics.ranks_of_truth(metrics.embedding_scores(queries, candidates), truth,
-                                  chunk=7)
-  from modules import model
-  assert metrics.top_k(ranked, (1, 5, 10)) == {
-      str(k): v for k, v in model.top_k_accuracy(queries, truth, candidates, (1, 5, 10)).items()}
+  whole = embedding_top_k(queries, truth, candidates, (1, 5, 10), chunk=50)
+  shapes = []
+  scores = metrics.embedding_scores(queries, candidates)
+  monkeypatch.setattr(metrics, 'SCORES_PER_CHUNK', 7 * 30)  # 7 queries of 30 titles
+  ranked = metrics.ranks_of_truth(lambda rows: shapes.append(scores(rows).shape) or scores(rows),
+                                  truth)
+  assert metrics.top_k(ranked, (1, 5, 10)) == whole
+  assert max(rows for rows, _ in shapes) == 7
 
 
-def test_the_popularity_list_matches_the_trainers_baseline_ties_included():
+def test_popularity_ranks_equal_ranking_by_popularity_scores_seen_titles_too():
   counts = np.array([5, 9, 5, 0, 9, 1])
-  truth = np.array([0, 2, 4, 3, 5, 1])
-  ranked = metrics.ranks_of_truth(metrics.popularity_scores(counts, len(truth)), truth,
-                                  chunk=4)
-  assert ranked.tolist() == [2, 3, 1, 5, 4, 0]  # order 1, 4, 0, 2, 5, 3
-  assert metrics.top_k(ranked, (1, 3)) == {
-      str(k): v for k, v in training.popularity_top_k(counts, truth, (1, 3)).items()}
+  truth = np.array([0, 2, 4, 3, 5, 1, -1])
+  seen = np.empty(len(truth), dtype=object)
+  seen[:] = [np.array(s, np.int64) for s in ([1, 4], [], [1, 0], [0, 1, 2, 4, 5], [3], [0], [1])]
+  assert metrics.popularity_ranks(counts, truth)[:6].tolist() == [2, 3, 1, 5, 4, 0]  # 1 4 0 2 5 3
+  # The same as ranking the queries by score, a score per title from its place.
+  score = -np.argsort(np.argsort(-counts, kind='stable')).astype(float)
+  by_score = lambda rows: np.broadcast_to(score, (len(range(len(truth))[rows]), len(counts)))
+  for removed in (None, seen):
+    assert metrics.popularity_ranks(counts, truth, removed).tolist() == (
+        metrics.ranks_of_truth(by_score, truth, removed).tolist())
+  assert metrics.popularity_ranks(counts, truth, seen)[:6].tolist() == [0, 3, 0, 0, 4, 0]
+  assert metrics.popularity_ranks(counts, truth)[6] == metrics.MISS
 
 
 @pytest.mark.parametrize('count, label', [(0, '0'), (1, '1-19'), (19, '1-19'), (20, '20-49'),

@@ -87,7 +87,7 @@ def test_a_model_failing_the_gate_pushes_nothing_and_the_served_version_stays(ga
   run = gated_runs.impossible
   report = evaluation(run)
   assert not report['gate']['blessed'] and failed_checks(report) == ['minimum']
-  assert 'FAIL  top-100 accuracy' in run.stdout and '>= 1.0100 (minimum' in run.stdout
+  assert 'FAIL  top-100 accuracy' in run.stdout and '>= 1.0100 (absolute minimum' in run.stdout
   assert 'Nothing pushed' in run.stdout
   outputs = run.outputs()
   assert outputs['ServingPusher.pushed_model'].properties['pushed'] == 0

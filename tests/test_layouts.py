@@ -1,5 +1,4 @@
 """The readers: every layout reads into the same rows; every bad line is named and explained."""
-import os
 
 import pytest
 
@@ -8,14 +7,7 @@ from data import layouts
 from tests import synthetic
 
 
-def read_release(directory):
-  layout = layouts.detect_layout(directory, layouts.list_files(directory))
-  tables = {}
-  for role, table in layout.tables().items():
-    records, bad = layouts.read_table(os.path.join(directory, table.file_name), table)
-    assert bad == []
-    tables[role] = records
-  return layout, tables
+read_release = synthetic.read_release
 
 
 @pytest.fixture(scope='module')

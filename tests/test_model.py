@@ -6,7 +6,6 @@ import tensorflow_recommenders as tfrs
 
 from modules import features as f
 from modules import model as m
-from modules import training
 
 TITLES = ['Toy Story (1995)', 'Heat (1995)', "Schindler's List (1993)", '!!!']
 TOKENS = ['toy', 'story', '1995', 'heat', 'schindlers', 'list', '1993']
@@ -107,35 +106,3 @@ def test_unique_candidates_give_one_column_per_distinct_title():
                                          training=False)
   assert logits.shape == (3, 2) and labels.numpy().tolist() == [0, 1, 0]
 
-
-def test_top_k_accuracy_counts_strictly_higher_scores():
-  queries = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-  candidates = np.array([[3.0, 0.0], [2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-  # Scores: q0 [3,2,0,1], q1 [0,0,1,1], q2 [3,2,1,2]; own titles 1, 2, 3.
-  accuracy = m.top_k_accuracy(queries, np.array([1, 2, 3]), candidates, ks=[1, 2, 3])
-  # Ranks (strictly higher scores): q0 1, q1 0 (a tie with candidate 3), q2 1.
-  assert accuracy == {1: pytest.approx(1 / 3), 2: 1.0, 3: 1.0}
-
-
-def test_top_k_accuracy_agrees_with_tfrs_factorized_top_k():
-  # TFRS matched by candidate id: a hit when the true title is among the K retrieved.
-  # (Matched by score instead, TFRS compares the positive's score with its own copy in the
-  # catalog computed another way, so float rounding can turn a tie into a miss.)
-  rng = np.random.default_rng(0)
-  queries, candidates = rng.normal(size=(200, 8)), rng.normal(size=(30, 8))
-  truth = rng.integers(0, 30, size=200)
-  index = tfrs.layers.factorized_top_k.BruteForce(k=10)
-  index.index(tf.constant(candidates, tf.float32), tf.range(30))
-  metric = tfrs.metrics.FactorizedTopK(candidates=index, ks=(1, 5, 10))
-  metric.update_state(tf.constant(queries, tf.float32),
-                      tf.constant(candidates[truth], tf.float32),
-                      true_candidate_ids=tf.constant(truth, tf.int32))
-  theirs = {k: float(r.result()) for k, r in zip((1, 5, 10), metric._top_k_metrics)}
-  assert m.top_k_accuracy(queries, truth, candidates, ks=(1, 5, 10)) == pytest.approx(theirs)
-
-
-def test_popularity_baseline_recommends_the_most_rated_titles():
-  counts = np.array([5, 50, 10, 1])  # most rated: 1, then 2, 0, 3
-  truth = np.array([1, 2, 0, 3, 1])
-  assert training.popularity_top_k(counts, truth, ks=[1, 2, 4]) == {
-      1: pytest.approx(0.4), 2: pytest.approx(0.6), 4: 1.0}

@@ -1,11 +1,10 @@
 """data.synthetic: releases of any size in the 1M and CSV layouts, shaped like MovieLens."""
 import collections
-import os
 
 import pytest
 
-from data import layouts
 from data import synthetic
+from tests import synthetic as release_files
 
 
 @pytest.fixture(scope='module', params=['grouplens-1m', 'grouplens-csv'])
@@ -13,12 +12,7 @@ def written(request, tmp_path_factory):
   directory = str(tmp_path_factory.mktemp(request.param))
   spec = synthetic.Spec(ratings=60_000, movies=2_000, groups=10, layout=request.param, seed=3)
   manifest = synthetic.write(spec, directory, say=lambda _: None)
-  layout = layouts.detect_layout(directory, layouts.list_files(directory))
-  tables = {}
-  for role, table in layout.tables().items():
-    records, bad = layouts.read_table(os.path.join(directory, table.file_name), table)
-    assert bad == []
-    tables[role] = records
+  layout, tables = release_files.read_release(directory)
   return spec.resolved(), manifest, layout, tables
 
 

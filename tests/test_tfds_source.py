@@ -12,7 +12,6 @@ from unittest import mock
 import pytest
 
 from data import fetch
-from data import layouts
 from data import tfds_source
 from tests import synthetic
 
@@ -29,14 +28,11 @@ def prepare_with_tfds(raw_parent: str, data_dir: str, config: str) -> None:
 
 
 def read_rows(directory):
-  layout = layouts.detect_layout(directory, layouts.list_files(directory))
-  rows = {}
-  for role, table in layout.tables().items():
-    records, bad = layouts.read_table(os.path.join(directory, table.file_name), table)
-    assert bad == []
-    rows[role] = collections.Counter(tuple(sorted(
-        (k, tuple(v) if isinstance(v, list) else v) for k, v in r.items())) for r in records)
-  return layout.name, rows
+  """(layout name, {role: the multiset of its records})."""
+  layout, tables = synthetic.read_release(directory)
+  return layout.name, {role: collections.Counter(tuple(sorted(
+      (k, tuple(v) if isinstance(v, list) else v) for k, v in r.items())) for r in records)
+                       for role, records in tables.items()}
 
 
 @pytest.fixture(scope='module')

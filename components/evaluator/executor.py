@@ -21,9 +21,9 @@ from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import artifact_utils, standard_component_specs as keys
 from tfx.utils import io_utils, path_utils
 
-from components.evaluator import gate, metrics
+from components.evaluator import gate
 from data import features as f
-from modules import serving
+from modules import metrics, serving
 from modules.training import read_examples
 
 logger = logging.getLogger('movielens_tfx.evaluator')
@@ -115,10 +115,15 @@ def rank_model(model: ServedModel, data: EvalData, user_id: Optional[np.ndarray]
   """Ranks of the truth under a model, as listed and with the user's seen titles removed."""
   queries = model.query_embeddings(data.user_id if user_id is None else user_id,
                                    data.timestamp)
-  return _ranks(metrics.embedding_scores(queries, model.candidates), model, data)
+  truth, seen = _truth_and_seen(model, data)
+  scores_of = metrics.embedding_scores(queries, model.candidates)
+  return (metrics.ranks_of_truth(scores_of, truth),
+          metrics.ranks_of_truth(scores_of, truth, seen))
 
 
-def _ranks(scores_of: metrics.ScoresOf, model: ServedModel, data: EvalData):
+def _truth_and_seen(model: ServedModel, data: EvalData):
+  """Each eval rating's title as a catalog index, and its user's training titles (per rating
+  a short array of indexes: no dense users-by-titles matrix)."""
   truth = model.catalog_index(data.title)
   seen_index = model.catalog_index(data.train_title)
   by_user: Dict[bytes, List[int]] = {}
@@ -129,15 +134,15 @@ def _ranks(scores_of: metrics.ScoresOf, model: ServedModel, data: EvalData):
   seen = np.empty(len(truth), dtype=object)
   seen[:] = [np.array(by_user[user]) if user in by_user else empty
              for user in data.user_id.tolist()]
-  return (metrics.ranks_of_truth(scores_of, truth),
-          metrics.ranks_of_truth(scores_of, truth, seen))
+  return truth, seen
 
 
 def rank_popularity(model: ServedModel, data: EvalData):
   """Ranks of the truth when everyone gets the titles in order of training ratings."""
   index = model.catalog_index(data.train_title)
   counts = np.bincount(index[index >= 0], minlength=len(model.titles))
-  return _ranks(metrics.popularity_scores(counts, len(data.title)), model, data)
+  truth, seen = _truth_and_seen(model, data)
+  return (metrics.popularity_ranks(counts, truth), metrics.popularity_ranks(counts, truth, seen))
 
 
 def evaluate(data: EvalData, model: ServedModel,

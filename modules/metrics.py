@@ -1,10 +1,12 @@
-"""Retrieval metrics over the whole catalog, computed from each query's rank of its truth.
+"""Retrieval metrics over the whole catalog, computed from each query's rank of its truth:
+the one definition used by the Trainer's validation, the Evaluator and the benchmarks.
 
 A held-out rating's rank is the number of catalog titles that score strictly higher than
 its own title (ties count in its favour, as tf.math.in_top_k and TFRS' FactorizedTopK
 count them); it is a hit at K when its rank is below K. With `seen`, the titles the user
 rated in training are removed from the list first (what a product shows), so they do not
-push the truth down.
+push the truth down. Scores are computed a chunk of queries at a time, so memory stays
+bounded whatever the catalog's size.
 """
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -13,20 +15,26 @@ import numpy as np
 KS = (1, 5, 10, 50, 100)
 MISS = np.iinfo(np.int64).max  # the rank of a title outside the catalog
 ScoresOf = Callable[[slice], np.ndarray]  # the [queries, titles] scores of some queries
+SCORES_PER_CHUNK = 1 << 24  # 64 MB of float32 scores (and 16 MB of comparisons) at a time
 
 
 def ranks_of_truth(scores_of: ScoresOf, true_index: np.ndarray,
                    seen: Optional[Sequence[np.ndarray]] = None,
-                   chunk: int = 4096) -> np.ndarray:
-  """Each query's rank of its true title.
+                   chunk: Optional[int] = None) -> np.ndarray:
+  """Each query's rank of its true title: an int64 array, [queries].
 
   Args:
-    scores_of: the scores of the queries in a slice of rows, against every title.
-    true_index: each query's title, as a column of the scores; -1 for a title outside the
-      catalog, which is a miss at every K.
-    seen: for each query, the columns to leave out (the true title is never left out).
+    scores_of: the scores of the queries in a slice of rows, [rows, titles].
+    true_index: [queries], each query's title as a column of the scores; -1 for a title
+      outside the catalog, which is a miss at every K.
+    seen: [queries] arrays of the columns to leave out (the true title is never left out).
+    chunk: queries scored at a time; by default as many as SCORES_PER_CHUNK scores allow.
   """
   ranks = np.empty(len(true_index), np.int64)
+  if not len(true_index):
+    return ranks
+  if chunk is None:
+    chunk = max(1, SCORES_PER_CHUNK // scores_of(slice(0, 1)).shape[1])
   for start in range(0, len(true_index), chunk):
     rows = slice(start, min(start + chunk, len(true_index)))
     scores = scores_of(rows)
@@ -48,15 +56,26 @@ def embedding_scores(queries: np.ndarray, candidates: np.ndarray) -> ScoresOf:
   return lambda rows: queries[rows] @ candidates.T
 
 
-def popularity_scores(counts: np.ndarray, num_queries: int) -> ScoresOf:
-  """Everyone gets the titles in order of their training ratings (ties: catalog order)."""
+def popularity_ranks(counts: np.ndarray, true_index: np.ndarray,
+                     seen: Optional[Sequence[np.ndarray]] = None) -> np.ndarray:
+  """Ranks of the truth when everyone gets the titles in order of their training ratings
+  (ties: catalog order), without scoring: the truth's place in that order, less the seen
+  titles placed before it. [titles] counts, [queries] true_index; as ranks_of_truth."""
   order = np.argsort(-counts, kind='stable')
-  score = np.empty(len(counts), np.float64)
-  score[order] = -np.arange(len(counts))
-  return lambda rows: np.broadcast_to(score, (len(range(num_queries)[rows]), len(counts)))
+  place = np.empty(len(counts), np.int64)
+  place[order] = np.arange(len(counts))
+  ranks = place[np.maximum(true_index, 0)]
+  if seen is not None:
+    lengths = np.array([len(columns) for columns in seen])
+    if lengths.sum():
+      owner = np.repeat(np.arange(len(true_index)), lengths)
+      before = place[np.concatenate(list(seen)).astype(np.int64)] < ranks[owner]
+      ranks = ranks - np.bincount(owner[before], minlength=len(true_index))
+  return np.where(true_index < 0, MISS, ranks)
 
 
 def top_k(ranks: np.ndarray, ks: Sequence[int] = KS) -> Dict[str, float]:
+  """Top-K accuracy for each K: the share of ranks below K, keyed by str(K)."""
   return {str(k): float((ranks < k).mean()) for k in ks}
 
 
