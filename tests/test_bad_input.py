@@ -26,6 +26,28 @@ def test_a_malformed_row_fails_the_run_naming_file_line_and_reason(release, tmp_
           'timestamp), found 3') in run.stderr
   assert f"{u_data}, line 62: movie id 'x' is not a number" in run.stderr
   assert 'ValidationGate' not in run.stdout  # nothing after ExampleGen ran
+  # The full list survives the failed run (TFX removes the failed execution's outputs).
+  listing = run.stderr.split('(all of them are listed in ')[1].split(')')[0]
+  with open(listing) as file:
+    assert sorted(json.loads(line)['line'] for line in file) == [61, 62]
+
+
+def test_a_bad_movies_line_comes_first_and_its_orphaned_ratings_are_counted(release, tmp_path):
+  data_dir = synthetic.write_grouplens_100k(release, str(tmp_path / 'data'))
+  u_item = os.path.join(data_dir, 'u.item')
+  with open(u_item, encoding='latin-1') as file:
+    lines = file.read().splitlines()
+  lines[2] = lines[2].rsplit('|', 1)[0]  # movie 3: one genre flag short
+  with open(u_item, 'w', encoding='latin-1') as file:
+    file.write('\n'.join(lines) + '\n')
+  orphans = sum(r.movie_id == 3 for r in release.ratings)
+  run = run_pipeline(data_dir, str(tmp_path / 'out'))
+  assert run.exit_code == 1
+  listed = run.stderr.split('skip them):\n')[1].splitlines()
+  assert listed[0].startswith(f'  {u_item}, line 3: expected 24')  # the cause, first
+  assert listed[1].startswith(f'  {orphans} ratings name a movie that u.item does not define '
+                              f'(first: {os.path.join(data_dir, "u.data")}, line ')
+  assert f'{orphans + 1} rows of' in run.stderr
 
 
 def test_allowed_bad_rows_are_skipped_counted_and_recorded(release, tmp_path):
@@ -60,7 +82,8 @@ def test_an_empty_file_is_named(release, tmp_path):
   open(os.path.join(data_dir, 'u.item'), 'w').close()
   run = run_pipeline(data_dir, str(tmp_path / 'out'))
   assert run.exit_code == 1
-  assert f'{os.path.join(data_dir, "u.item")} is empty' in run.stderr
+  assert (f'{os.path.join(data_dir, "u.item")} is empty; this directory was given with '
+          '--data-dir: restore the file from where it came from') in run.stderr
 
 
 def test_a_missing_data_directory_says_how_to_fetch(tmp_path):

@@ -50,8 +50,22 @@ def check_input(data_dir: str, layout_name: str) -> layouts.Layout:
   for table in layout.tables().values():
     path = os.path.join(data_dir, table.file_name)
     if fileio.stat(path).length == 0:
-      raise IngestionError(f'{path} is empty; fetch the data again (make data)')
+      raise IngestionError(f'{path} is empty; {_how_to_restore(data_dir)}')
   return layout
+
+
+def _how_to_restore(data_dir: str) -> str:
+  """What gets a directory's files back: fetching again if data.fetch wrote it."""
+  path = os.path.join(data_dir, SOURCE_MANIFEST)
+  if fileio.exists(path):
+    with fileio.open(path) as file:
+      manifest = json.load(file)
+    if 'release' in manifest:
+      return (f'it was fetched from {manifest["source"]}: fetch it again with `python -m '
+              f'data.fetch --release {manifest["release"]} --force`')
+    return f'it came from {manifest.get("source", "elsewhere")}: copy or write it again'
+  return 'this directory was given with --data-dir: restore the file from where it came from'
+
 
 
 def _read_source(data_dir: str) -> str:
@@ -62,19 +76,50 @@ def _read_source(data_dir: str) -> str:
     return json.load(file).get('source', data_dir)
 
 
-def _bad_rows_summary(path: str) -> List[Dict[str, Any]]:
-  """The first bad rows by file and line, without holding them all in memory."""
-  if not fileio.exists(path):
-    return []
+def describe_bad_rows(path: str, count: int, layout: layouts.Layout, listing: str) -> str:
+  """The bad rows of a bad_rows.jsonl, causes first, read without holding them all.
+
+  A bad line of the movies or users file comes before the ratings it leaves without a movie
+  or user: those are counted, with the first one shown, not listed as if each were a cause.
+  """
+  catalogs = {t.file_name for role, t in layout.tables().items() if role != 'ratings'}
+  causes, ratings, orphans = [], [], {}  # orphans: {missing from: [count, first row]}
   with fileio.open(path) as lines:
-    rows = (json.loads(line) for line in lines if line.strip())
-    return heapq.nsmallest(SHOWN_BAD_ROWS, rows, key=lambda row: (row['file'], row['line']))
+    for row in (json.loads(line) for line in lines if line.strip()):
+      missing = next((name for name in catalogs if row['reason'].endswith(f' is not in {name}')),
+                     None)
+      if os.path.basename(row['file']) in catalogs:
+        causes = heapq.nsmallest(SHOWN_BAD_ROWS, causes + [row], key=_position)
+      elif missing:
+        entry = orphans.setdefault(missing, [0, row])
+        entry[0] += 1
+        entry[1] = min(entry[1], row, key=_position)
+      else:
+        ratings = heapq.nsmallest(SHOWN_BAD_ROWS, ratings + [row], key=_position)
+  shown = causes + ratings[:max(0, SHOWN_BAD_ROWS - len(causes))]
+  text = [f'  {row["file"]}, line {row["line"]}: {row["reason"]}' for row in shown]
+  for name, (number, first) in sorted(orphans.items()):
+    what = 'movie' if name == layout.movies.file_name else 'user'
+    text.append(f'  {number:,} ratings name a {what} that {name} does not define (first: '
+                f'{first["file"]}, line {first["line"]}: {first["reason"]})')
+  unshown = count - len(shown) - sum(number for number, _ in orphans.values())
+  if unshown > 0:
+    text.append(f'  ... and {unshown:,} more')
+  return '\n'.join(text) + f'\n  (all of them are listed in {listing})'
 
 
-def describe_bad_rows(rows: List[Dict[str, Any]], count: int, listing: str) -> str:
-  shown = '\n'.join(f'  {row["file"]}, line {row["line"]}: {row["reason"]}' for row in rows)
-  more = f'\n  ... and {count - len(rows)} more' if count > len(rows) else ''
-  return f'{shown}{more}\n  (all of them are listed in {listing})'
+def _position(row: Dict[str, Any]):
+  return row['file'], row['line']
+
+
+def surviving_copy(bad_rows_path: str, examples_uri: str) -> str:
+  """A copy of the bad rows beside the component's outputs: TFX removes a failed execution's
+  output directory, and the message must name a file that is still there."""
+  directory = os.path.join(os.path.dirname(os.path.dirname(examples_uri)), 'bad_rows')
+  fileio.makedirs(directory)
+  copy = os.path.join(directory, f'{os.path.basename(examples_uri.rstrip("/"))}.jsonl')
+  fileio.copy(bad_rows_path, copy, overwrite=True)
+  return copy
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -117,11 +162,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       raise IngestionError(
           f'{num_bad:,} rows of {data_dir} cannot be used (at most {allowed:,} may be '
           f'skipped; raise --max-bad-rows to skip them):\n'
-          + describe_bad_rows(_bad_rows_summary(bad_rows_path), num_bad, bad_rows_path))
+          + describe_bad_rows(bad_rows_path, num_bad, layout,
+                              surviving_copy(bad_rows_path, examples.uri)))
     if num_bad:
       logger.warning('Skipped %d bad rows (allowed: %d):\n%s', num_bad, allowed,
-                     describe_bad_rows(_bad_rows_summary(bad_rows_path), num_bad,
-                                       bad_rows_path))
+                     describe_bad_rows(bad_rows_path, num_bad, layout, bad_rows_path))
 
     for artifact in (examples, catalog):
       examples_utils.set_payload_format(artifact, exec_properties['output_data_format'])
