@@ -32,7 +32,7 @@ from pipeline import metadata  # noqa: E402
 
 LAYOUTS = {'1m': 'grouplens-1m', 'csv': 'grouplens-csv'}
 MODES = {
-    'in_memory': '--direct_running_mode=in_memory --direct_num_workers=1',
+    'in_memory': '',  # the default: no Beam arguments (pipeline/configs.py)
     'multi_threading': '--direct_running_mode=multi_threading --direct_num_workers=2',
     'multi_processing': '--direct_running_mode=multi_processing --direct_num_workers=2',
 }

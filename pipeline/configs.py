@@ -16,9 +16,11 @@ from modules import hparams
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT_DIR = os.path.join(REPO_ROOT, 'outputs')
 
-# DirectRunner mode for the local runner's Beam components, chosen by
-# bench/beam_direct_runner.py on a 2-core machine (see the README's figures).
-DEFAULT_BEAM_ARGS = ('--direct_running_mode=in_memory', '--direct_num_workers=1')
+# No Beam arguments: Beam's own default, the DirectRunner in memory with one worker, the
+# fastest mode on this 2-core machine at every size measured (bench/scale.py,
+# bench/beam_direct_runner.py; docs/scale.md). Given any Beam argument, TFX also builds an
+# sdist of itself for every Beam component (about 2 s each), which only remote workers need.
+DEFAULT_BEAM_ARGS = ()
 
 
 def _field(default, help_text: str):
@@ -48,7 +50,7 @@ class PipelineConfig:
   max_bad_rows: int = _field(0, 'unusable input rows that may be skipped (and reported) '
                              'before the run fails')
   beam_args: List[str] = _field(DEFAULT_BEAM_ARGS, 'Beam pipeline arguments, as one '
-                                'shell-quoted string')
+                                'shell-quoted string (none: the DirectRunner in memory)')
   until: str = _field('', 'run only the components this one needs and itself (a component '
                       'id, e.g. Transform), to check a new release before training on it')
   cache: bool = _field(True, "reuse a component's earlier outputs when its inputs and "
@@ -152,7 +154,7 @@ def add_flags(parser: argparse.ArgumentParser,
     help_text = field.metadata['help']
     if defaults and field.name in defaults:
       default, help_text = defaults[field.name]
-    if default != '':
+    if default not in ('', [], ()):
       help_text += ' (default: %(default)s)'
     if field.type is bool:
       # BooleanOptionalAction shows the default itself.

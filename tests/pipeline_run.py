@@ -29,9 +29,9 @@ class Run:
 
 
 def run_pipeline(data_dir: str, output_dir: str, *flags: str) -> Run:
-  """Runs runner_local.main as a user would, in-memory DirectRunner, and captures its output."""
-  argv = ['--data-dir', data_dir, '--output-dir', output_dir,
-          '--beam-args', '--direct_running_mode=in_memory --direct_num_workers=1', *flags]
+  """Runs runner_local.main as a user would (Beam's in-memory DirectRunner, the default) and
+  captures its output."""
+  argv = ['--data-dir', data_dir, '--output-dir', output_dir, *flags]
   out, err = io.StringIO(), io.StringIO()
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
     exit_code = runner_local.main(argv)
