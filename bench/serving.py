@@ -67,10 +67,10 @@ class Paths:
                            size=(extra, real.shape[1])).astype(np.float32)
     self.candidates = np.concatenate([real, synthetic])
     self.titles = np.concatenate([real_titles,
-                                  np.array([f'synthetic {i}'.encode() for i in range(extra)],
+                                  np.array([f'synthetic {i}' for i in range(extra)],
                                            dtype=object)])
     table = tf.constant(self.candidates)
-    titles = tf.constant(self.titles.astype(bytes))
+    titles = tf.constant(self.titles.tolist())
 
     @tf.function(input_signature=[tf.TensorSpec([None, real.shape[1]], tf.float32)])
     def retrieve(queries):

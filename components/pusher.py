@@ -6,9 +6,17 @@ run compares it with itself as the latest blessed model), and would then be serv
 under two versions. This one first looks for a version directory holding the same
 SavedModel (the same fingerprint.pb, which hashes the graph, signatures and weights) and
 records that version instead of copying.
+
+Pushes are atomic: the stock Pusher writes the new version into a staging directory beside
+the versions (`.staging-<version>`, a name TF Serving ignores: it loads numbered
+directories only), which is then renamed into place. A server polling the serving
+directory never sees a half-written version; a push killed half-way leaves only a staging
+directory, which the next push removes. (On object stores such as GCS a rename is a copy;
+TFX's own order, saved_model.pb last, then guards the reader.)
 """
 import logging
 import os
+import time
 from typing import Any, Dict, List, Optional
 
 from tfx import types
@@ -31,13 +39,28 @@ def served_version(model_path: str, base_directory: str) -> Optional[str]:
     return None
   with fileio.open(fingerprint, 'rb') as file:
     expected = file.read()
-  for version in sorted(fileio.listdir(base_directory), reverse=True):
-    candidate = os.path.join(base_directory, version.rstrip('/'), FINGERPRINT_FILE)
+  versions = [name.rstrip('/') for name in fileio.listdir(base_directory)]
+  for version in sorted((v for v in versions if v.isdigit()), key=int, reverse=True):
+    candidate = os.path.join(base_directory, version, FINGERPRINT_FILE)
     if fileio.exists(candidate):
       with fileio.open(candidate, 'rb') as file:
         if file.read() == expected:
-          return version.rstrip('/')
+          return version
   return None
+
+
+STAGING_PREFIX = '.staging-'
+
+
+def remove_staging_leftovers(base_directory: str) -> List[str]:
+  """Removes what killed pushes left in the serving directory; returns their paths."""
+  if not fileio.isdir(base_directory):
+    return []
+  leftovers = [os.path.join(base_directory, name.rstrip('/'))
+               for name in fileio.listdir(base_directory) if name.startswith(STAGING_PREFIX)]
+  for path in leftovers:
+    fileio.rmtree(path)
+  return leftovers
 
 
 class Executor(pusher_executor.Executor):
@@ -57,12 +80,28 @@ class Executor(pusher_executor.Executor):
         logger.info('This model is already served as version %s: nothing new to push.',
                     version)
         return
-    super().Do(input_dict, output_dict, exec_properties)
+    if not base_directory:
+      super().Do(input_dict, output_dict, exec_properties)
+      return
+    for leftover in remove_staging_leftovers(base_directory):
+      logger.warning('Removed %s, left by a push that did not finish.', leftover)
+    # The stock Pusher writes <staging>/<version>/, which is then renamed into place.
+    staging = os.path.join(base_directory, f'{STAGING_PREFIX}{os.getpid()}-{time.time_ns()}')
+    destination.filesystem.base_directory = staging
+    super().Do(input_dict, output_dict, {
+        **exec_properties, keys.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination)})
     pushed = artifact_utils.get_single_instance(output_dict[keys.PUSHED_MODEL_KEY])
     if pushed.get_int_custom_property('pushed') == 1:
-      logger.info('Pushed as version %s: %s',
-                  pushed.get_string_custom_property('pushed_version'),
-                  pushed.get_string_custom_property('pushed_destination'))
+      staged = pushed.get_string_custom_property('pushed_version')
+      version = staged
+      while fileio.exists(os.path.join(base_directory, version)):  # two pushes in a second
+        version = str(int(version) + 1)
+      final = os.path.join(base_directory, version)
+      fileio.rename(os.path.join(staging, staged), final)
+      self._MarkPushed(pushed, final, version)
+      logger.info('Pushed as version %s: %s', version, final)
+    if fileio.exists(staging):
+      fileio.rmtree(staging)
 
 
 class ServingPusher(Pusher):

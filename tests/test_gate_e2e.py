@@ -119,3 +119,16 @@ def test_the_regression_check_fails_a_model_that_does_not_beat_the_served_one(ga
   assert failed_checks(report) == ['no_regression']
   assert report['baseline_model']['uri'] == evaluation(gated_runs.better)['model']['uri']
   assert gated_runs.versions_after[3] == gated_runs.versions_after[2]
+
+
+def test_pushes_are_staged_then_renamed_and_a_killed_pushs_leftover_is_cleared(gated_runs):
+  from tests.conftest import KILLED_PUSH
+  # Run 3 found a staging directory left by a push that never finished (conftest) and
+  # removed it; every push renamed its staged version into place and left nothing else.
+  assert f'{KILLED_PUSH}, left by a push that did not finish' in gated_runs.better.stdout
+  assert all(name.isdigit() for name in gated_runs.versions_after[2])
+  pushed = gated_runs.better.outputs()['ServingPusher.pushed_model'].properties
+  serving_dir = os.path.dirname(pushed['pushed_destination'])
+  assert sorted(os.listdir(serving_dir)) == sorted(gated_runs.versions_after[3])
+  assert os.path.basename(pushed['pushed_destination']) == pushed['pushed_version']
+  assert os.path.exists(os.path.join(pushed['pushed_destination'], 'saved_model.pb'))
