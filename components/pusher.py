@@ -110,8 +110,10 @@ class ServingPusher(Pusher):
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
   def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
-               serving_dir: str):
+               serving_dir: str, code_version: str = ''):
+    """`code_version`: a fingerprint of this code, so that editing it pushes again."""
     super().__init__(model=model, model_blessing=model_blessing,
                      push_destination=pusher_pb2.PushDestination(
                          filesystem=pusher_pb2.PushDestination.Filesystem(
-                             base_directory=serving_dir)))
+                             base_directory=serving_dir)),
+                     custom_config={'code_version': code_version})

@@ -5,47 +5,18 @@ ExampleGen over MovieLens -> StatisticsGen -> SchemaGen -> ExampleValidator -> V
   -> RetrievalEvaluator (against the latest blessed model, found by a Resolver)
   -> ServingPusher
 """
-import hashlib
-import os
 from typing import Optional
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-import components.evaluator
-import components.example_gen
-import components.trainer
-import data
-import modules
 from components.evaluator import RetrievalEvaluator
 from components.example_gen import MovieLensExampleGen
 from components.pusher import ServingPusher
 from components.trainer import CatalogTrainer
 from components.validation_gate import ValidationGate
 from pipeline.configs import PipelineConfig
-
-
-def source_fingerprint(*packages) -> str:
-  """A hash of the Python source of some packages (every .py file) or modules.
-
-  TFX's cache keys on a component's inputs and settings; with module paths (not module
-  files) that leaves out the code itself, so the components that run our code carry this
-  among their settings: editing that code reruns them instead of reusing stale results.
-  """
-  digest = hashlib.sha256()
-  for package in packages:
-    path = package.__file__
-    if os.path.basename(path) == '__init__.py':
-      directory = os.path.dirname(path)
-      files = [os.path.join(directory, n) for n in sorted(os.listdir(directory))
-               if n.endswith('.py')]
-    else:
-      files = [path]
-    for name in files:
-      with open(name, 'rb') as file:
-        digest.update(f'{package.__name__}/{os.path.basename(name)}'.encode() + b'\0'
-                      + file.read())
-  return digest.hexdigest()[:16]
+from pipeline.fingerprint import source_fingerprint
 
 
 def create_pipeline(
@@ -56,7 +27,7 @@ def create_pipeline(
   example_gen = MovieLensExampleGen(
       data_dir=config.data_dir, eval_percent=config.eval_percent, layout=config.layout,
       max_bad_rows=config.max_bad_rows,
-      code_version=source_fingerprint(data, components.example_gen))
+      code_version=source_fingerprint('components.example_gen'))
   statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
   # The schema is inferred from train alone, so that eval is checked against it.
   schema_gen = tfx.components.SchemaGen(
@@ -64,7 +35,9 @@ def create_pipeline(
       exclude_splits=['eval'])
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
-  validation_gate = ValidationGate(anomalies=example_validator.outputs['anomalies'])
+  validation_gate = ValidationGate(
+      anomalies=example_validator.outputs['anomalies'],
+      code_version=source_fingerprint('components.validation_gate'))
   transform = tfx.components.Transform(
       examples=example_gen.outputs['examples'], schema=schema_gen.outputs['schema'],
       preprocessing_fn='modules.preprocessing.preprocessing_fn',
@@ -73,7 +46,7 @@ def create_pipeline(
       disable_statistics=True,
       custom_config={'timestamp_boundaries': config.timestamp_boundaries,
                      'max_title_tokens': config.max_title_tokens,
-                     'code_version': source_fingerprint(modules)})
+                     'code_version': source_fingerprint('modules.preprocessing')})
   transform.add_upstream_node(validation_gate)  # no training on data with anomalies
   trainer = CatalogTrainer(
       examples=transform.outputs['transformed_examples'],
@@ -81,7 +54,8 @@ def create_pipeline(
       catalog=example_gen.outputs['catalog'], run_fn='modules.trainer.run_fn',
       custom_config={'training': config.training.to_json_dict(),
                      'serving_k': config.serving_k,
-                     'code_version': source_fingerprint(modules, components.trainer)})
+                     'code_version': source_fingerprint('modules.trainer',
+                                                        'components.trainer')})
   latest_blessed_model = None
   if config.compare_with_blessed:
     latest_blessed_model = tfx.dsl.Resolver(
@@ -94,10 +68,11 @@ def create_pipeline(
       baseline_model=latest_blessed_model.outputs['model'] if latest_blessed_model else None,
       min_top100=config.min_top100, min_lift=config.min_lift,
       max_regression=config.max_regression,
-      code_version=source_fingerprint(modules, components.evaluator))
+      code_version=source_fingerprint('components.evaluator'))
   pusher = ServingPusher(model=trainer.outputs['model'],
                          model_blessing=evaluator.outputs['blessing'],
-                         serving_dir=config.serving_dir)
+                         serving_dir=config.serving_dir,
+                         code_version=source_fingerprint('components.pusher'))
 
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,

@@ -108,15 +108,48 @@ def test_a_second_identical_run_is_served_from_the_cache(first_run):
           == first_run.outputs()['MovieLensExampleGen.examples'].uri)
 
 
-def test_editing_our_code_invalidates_the_cache_of_the_components_that_run_it(monkeypatch):
-  from pipeline import pipeline as pipeline_module
+CODE_RUNNING = {  # component id: where its fingerprint sits among its settings
+    'MovieLensExampleGen': 'code_version', 'ValidationGate': 'code_version',
+    'Transform': 'custom_config', 'CatalogTrainer': 'custom_config',
+    'RetrievalEvaluator': 'code_version', 'ServingPusher': 'custom_config'}
+
+
+def fingerprints(root=None):
+  """Each code-running component's fingerprint, computed over the project under root."""
+  from pipeline import fingerprint, pipeline as pipeline_module
   from pipeline import configs
-  before = pipeline_module.create_pipeline(configs.PipelineConfig())
-  monkeypatch.setattr(pipeline_module, 'source_fingerprint', lambda *packages: 'edited')
-  after = pipeline_module.create_pipeline(configs.PipelineConfig())
-  for name, setting in (('MovieLensExampleGen', 'code_version'),
-                        ('Transform', 'custom_config'), ('CatalogTrainer', 'custom_config'),
-                        ('RetrievalEvaluator', 'code_version')):
-    old, new = (next(c for c in p.components if c.id == name).exec_properties[setting]
-                for p in (before, after))
-    assert old != new and 'edited' in str(new)
+  original = fingerprint.source_fingerprint
+  pipeline_module.source_fingerprint = lambda *modules: original(
+      *modules, root=root or fingerprint.REPO_ROOT)
+  try:
+    built = pipeline_module.create_pipeline(configs.PipelineConfig())
+  finally:
+    pipeline_module.source_fingerprint = original
+  return {c.id: str(c.exec_properties[setting]) for c in built.components
+          for name, setting in CODE_RUNNING.items() if c.id == name}
+
+
+@pytest.mark.parametrize('edited, rerun', [
+    ('data/layouts.py', {'MovieLensExampleGen', 'CatalogTrainer'}),  # the trainer reads
+    ('data/features.py', {'MovieLensExampleGen', 'CatalogTrainer', 'RetrievalEvaluator'}),
+    ('modules/preprocessing.py', {'Transform'}),
+    ('modules/metrics.py', {'CatalogTrainer', 'RetrievalEvaluator'}),
+    ('components/pusher.py', {'ServingPusher'}),
+    ('components/validation_gate.py', {'ValidationGate'}),
+    ('pipeline/inspect.py', set()),  # the inspector runs in no component
+])
+def test_editing_code_changes_the_fingerprint_of_exactly_the_components_that_run_it(
+    edited, rerun, tmp_path):
+  """A copy of the project's packages, one file edited: the components whose fingerprint
+  changes (and so run again, with what is downstream of them) are those importing it."""
+  import shutil
+  from pipeline import fingerprint
+  for package in ('components', 'data', 'modules', 'pipeline'):
+    shutil.copytree(os.path.join(fingerprint.REPO_ROOT, package), tmp_path / package,
+                    ignore=shutil.ignore_patterns('__pycache__'))
+  before = fingerprints(str(tmp_path))
+  assert before == fingerprints()  # the copy fingerprints as the original
+  with open(tmp_path / edited, 'a') as file:
+    file.write('\n# an edit\n')
+  after = fingerprints(str(tmp_path))
+  assert {name for name in CODE_RUNNING if before[name] != after[name]} == rerun
