@@ -114,11 +114,16 @@ def test_a_better_model_is_compared_with_the_first_and_pushed_beside_it(gated_ru
       gated_runs.versions_after[0])
 
 
-def test_the_regression_check_fails_a_model_that_does_not_beat_the_served_one(gated_runs):
-  report = evaluation(gated_runs.demanding)
-  assert failed_checks(report) == ['no_regression']
-  assert report['baseline_model']['uri'] == evaluation(gated_runs.better)['model']['uri']
-  assert gated_runs.versions_after[3] == gated_runs.versions_after[2]
+def test_a_worse_model_after_a_better_blessed_one_fails_the_regression_check(gated_runs):
+  report, better = evaluation(gated_runs.worse), evaluation(gated_runs.better)
+  assert 'no_regression' in failed_checks(report) and not report['gate']['blessed']
+  assert report['baseline_model']['uri'] == better['model']['uri']
+  regression = next(c for c in report['gate']['checks'] if c['name'] == 'no_regression')
+  # Under the default tolerance: the served model's score on this split, less 0.01.
+  assert regression['threshold'] == pytest.approx(report['top_k']['baseline_model']['100'] - 0.01)
+  assert report['top_k']['baseline_model'] == better['top_k']['model']
+  assert regression['value'] == report['top_k']['model']['100'] < regression['threshold']
+  assert gated_runs.versions_after[3] == gated_runs.versions_after[2]  # nothing pushed
 
 
 def test_pushes_are_staged_then_renamed_and_a_killed_pushs_leftover_is_cleared(gated_runs):
