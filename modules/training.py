@@ -67,7 +67,7 @@ class Progress(tf.keras.callbacks.Callback):
              'seconds': time.monotonic() - self.started}
     if done % config.validation_freq == 0 or done == config.epochs:
       entry['val_top_k'] = self.trainer.validate()
-      self.trainer.write_summaries(done, entry)
+    self.trainer.write_summaries(done, entry)  # the loss of every epoch, validation when run
     self.history.append(entry)
     now = time.monotonic()
     if 'val_top_k' in entry or now - self.last_report > self.report_every:
