@@ -137,3 +137,37 @@ def test_pushes_are_staged_then_renamed_and_a_killed_pushs_leftover_is_cleared(g
   assert sorted(os.listdir(serving_dir)) == sorted(gated_runs.versions_after[3])
   assert os.path.basename(pushed['pushed_destination']) == pushed['pushed_version']
   assert os.path.exists(os.path.join(pushed['pushed_destination'], 'saved_model.pb'))
+
+
+def test_a_model_blessed_again_is_not_pushed_again(gated_runs, tmp_path):
+  """The Pusher's executor, given the better run's served model and a new blessing of it
+  (as after an Evaluator rerun with other settings): it records the served version and
+  writes nothing into the serving directory."""
+  import shutil
+  from tfx.types import standard_artifacts
+  from components import pusher
+  from tests.conftest import _digest
+  run = gated_runs.better
+  outputs = run.outputs()
+  serving_dir = tmp_path / 'serving'
+  shutil.copytree(os.path.dirname(outputs['ServingPusher.pushed_model'].properties[
+      'pushed_destination']), serving_dir)
+  before = {version.name: _digest(version) for version in serving_dir.iterdir()}
+  model = standard_artifacts.Model()
+  model.uri = outputs['CatalogTrainer.model'].uri
+  blessing = standard_artifacts.ModelBlessing()
+  blessing.uri = str(tmp_path / 'blessing')
+  blessing.set_int_custom_property('blessed', 1)
+  pushed = standard_artifacts.PushedModel()
+  pushed.uri = str(tmp_path / 'pushed')
+  from tfx.proto import pusher_pb2
+  from tfx.utils import proto_utils
+  destination = pusher_pb2.PushDestination(filesystem=pusher_pb2.PushDestination.Filesystem(
+      base_directory=str(serving_dir)))
+  pusher.Executor().Do({'model': [model], 'model_blessing': [blessing]},
+                       {'pushed_model': [pushed]},
+                       {'push_destination': proto_utils.proto_to_json(destination)})
+  assert pushed.get_int_custom_property('pushed') == 1
+  served = outputs['ServingPusher.pushed_model'].properties['pushed_version']
+  assert pushed.get_string_custom_property('pushed_version') == served
+  assert {version.name: _digest(version) for version in serving_dir.iterdir()} == before
