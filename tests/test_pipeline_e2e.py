@@ -153,3 +153,26 @@ def test_editing_code_changes_the_fingerprint_of_exactly_the_components_that_run
     file.write('\n# an edit\n')
   after = fingerprints(str(tmp_path))
   assert {name for name in CODE_RUNNING if before[name] != after[name]} == rerun
+
+@pytest.mark.parametrize('layout, user_slices', [
+    ('grouplens-1m', {'user_gender', 'bucketized_user_age', 'user_occupation_text'}),
+    ('grouplens-csv', set()),  # MovieLens 20M/25M: no user features at all
+])
+def test_the_1m_and_csv_layouts_run_through_the_whole_pipeline(layout, user_slices, tmp_path):
+  from components.evaluator import executor as evaluator
+  from tests.conftest import QUICK_TRAINING
+  release = synthetic.make_clustered_release(num_users=60, num_movies=120, seed=2)
+  data_dir = synthetic.WRITERS[layout](release, str(tmp_path / 'data'))
+  run = run_pipeline(data_dir, str(tmp_path / 'out'), *QUICK_TRAINING, '--epochs', '2')
+  assert run.exit_code == 0, run.stderr
+  outputs = run.outputs()
+  assert outputs['MovieLensExampleGen.examples'].properties['data_layout'] == layout
+  examples = [feature_values(e) for e in read_examples(
+      outputs['MovieLensExampleGen.examples'].uri, 'train')]
+  has_users = {f.USER_GENDER, f.BUCKETIZED_USER_AGE} <= set(examples[0])
+  assert has_users == bool(user_slices)
+  with open(os.path.join(outputs['RetrievalEvaluator.evaluation'].uri,
+                         evaluator.EVALUATION_FILE)) as file:
+    report = json.load(file)
+  assert set(report['slices']) == user_slices | {'user_training_ratings'}
+  assert report['gate']['blessed'] and outputs['ServingPusher.pushed_model'].properties['pushed']
