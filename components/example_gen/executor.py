@@ -86,8 +86,7 @@ def describe_bad_rows(path: str, count: int, layout: layouts.Layout, listing: st
   causes, ratings, orphans = [], [], {}  # orphans: {missing from: [count, first row]}
   with fileio.open(path) as lines:
     for row in (json.loads(line) for line in lines if line.strip()):
-      missing = next((name for name in catalogs if row['reason'].endswith(f' is not in {name}')),
-                     None)
+      missing = row.get('missing_from')
       if os.path.basename(row['file']) in catalogs:
         causes = heapq.nsmallest(SHOWN_BAD_ROWS, causes + [row], key=_position)
       elif missing:

@@ -5,8 +5,8 @@ Built to parallelise (on Dataflow as on the DirectRunner's workers):
     side, and each line carries its byte offset instead of a line number;
   * the movies and users files (thousands of lines) are de-duplicated with a GroupByKey and
     joined to the ratings as side-input dicts of pre-serialized features;
-  * one fused step per rating parses it, joins it, picks its split by a stable hash and
-    serializes its tf.Example; nothing holds a whole file or split;
+  * one fused step per block of ratings parses, joins, picks each rating's split by a
+    stable hash and serializes its tf.Example; nothing holds a whole file or split;
   * the few bad rows get their line numbers at the end, by counting newlines up to their
     offsets (one pass over each file that has bad rows).
 """
@@ -37,10 +37,13 @@ EXAMPLES_FILE_PREFIX = 'data_tfrecord'
 FIRST_LINE = '{first_line}'  # in a bad row's reason: the line number of `first_offset`
 
 
-def bad_row(path: str, offset: int, reason: str, first_offset: int = -1) -> Dict[str, object]:
+def bad_row(path: str, offset: int, reason: str, first_offset: int = -1,
+            missing_from: str = '') -> Dict[str, object]:
   """A line that cannot be used; `offset` (its first byte) becomes a line number later, and
-  so does `first_offset`, the line that a duplicate repeats, written FIRST_LINE in reason."""
-  return {'file': path, 'offset': offset, 'reason': reason, 'first_offset': first_offset}
+  so does `first_offset`, the line that a duplicate repeats, written FIRST_LINE in reason.
+  `missing_from` names the movies or users file that lacks the rating's movie or user."""
+  return {'file': path, 'offset': offset, 'reason': reason, 'first_offset': first_offset,
+          'missing_from': missing_from}
 
 
 def split_bucket(rating: Dict[str, object], total_buckets: int) -> int:
@@ -222,23 +225,22 @@ class _RatingsToExamples(beam.DoFn):
 
   def process(self, block, movies: Dict[str, bytes], users: Dict[str, bytes]):
     examples = {split: [] for split in self._split_names}
-    for offset, raw in _numbered(block):
-      try:
-        rating = layouts.parse_raw_line(self._table, raw, first_line=offset == 0)
-      except layouts.RowError as error:
-        yield beam.pvalue.TaggedOutput(BAD, bad_row(self._path, offset, str(error)))
+    for parsed in _parse(block, self._path, self._table):
+      if isinstance(parsed, beam.pvalue.TaggedOutput):  # a bad line
+        yield parsed
         continue
-      if rating is None:  # the header
-        continue
+      offset, rating = parsed
       movie = movies.get(rating[f.MOVIE_ID])
       if movie is None:
         yield beam.pvalue.TaggedOutput(BAD, bad_row(
-            self._path, offset, f'movie id {rating[f.MOVIE_ID]} is not in {self._movies_file}'))
+            self._path, offset, f'movie id {rating[f.MOVIE_ID]} is not in {self._movies_file}',
+            missing_from=self._movies_file))
         continue
       user = users.get(rating[f.USER_ID]) if self._users_file else b''
       if user is None:
         yield beam.pvalue.TaggedOutput(BAD, bad_row(
-            self._path, offset, f'user id {rating[f.USER_ID]} is not in {self._users_file}'))
+            self._path, offset, f'user id {rating[f.USER_ID]} is not in {self._users_file}',
+            missing_from=self._users_file))
         continue
       split = self._split_names[bisect.bisect_right(self._bounds,
                                                     split_bucket(rating, self._bounds[-1]))]
@@ -271,7 +273,8 @@ def _line_numbers(keyed: Tuple[str, Iterable[dict]]):
     reason = row['reason']
     if row['first_offset'] >= 0:
       reason = reason.replace(FIRST_LINE, str(numbers[row['first_offset']]))
-    yield {'file': path, 'line': numbers[row['offset']], 'reason': reason}
+    yield {'file': path, 'line': numbers[row['offset']], 'reason': reason,
+           **({'missing_from': row['missing_from']} if row['missing_from'] else {})}
 
 
 def _features_without(key: str, record: Dict[str, object], id_name: str = ""):
