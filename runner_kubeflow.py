@@ -15,7 +15,7 @@ import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-from pipeline import configs  # noqa: E402  (sets TF_USE_LEGACY_KERAS)
+from pipeline import configs, names  # noqa: E402  (sets TF_USE_LEGACY_KERAS)
 
 DEFAULT_IMAGE = 'movielens-tfx:latest'
 DEFAULT_OUTPUT_FILE = 'movielens-tfx-kubeflow.json'
@@ -76,7 +76,7 @@ def compile_pipeline(args: argparse.Namespace) -> str:
     if args.trainer_gpus:
       resources.accelerator.type = args.trainer_gpu_type or 'NVIDIA_TESLA_T4'
       resources.accelerator.count = args.trainer_gpus
-    next(c for c in pipeline.components if c.id == 'CatalogTrainer').with_platform_config(
+    next(c for c in pipeline.components if c.id == names.TRAINER).with_platform_config(
         resources)
   output_file = os.path.abspath(args.output_file)
   runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(

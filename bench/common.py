@@ -4,14 +4,15 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-from pipeline import configs, metadata  # noqa: E402
+import modules  # noqa: F401,E402  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from inspector import metadata  # noqa: E402
+from pipeline import configs, names  # noqa: E402
 
 
 def latest_training_inputs(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
-                           pipeline_name: str = 'movielens-tfx'):
+                           pipeline_name: str = names.PIPELINE_NAME):
   """(tft_output, vocabularies, train, eval) from the newest run that has a Transform output.
 
   Run `make run` (or runner_local.py) first.
@@ -39,7 +40,7 @@ def _latest_outputs(output_dir: str, pipeline_name: str, needed: str):
 
 
 def latest_raw_examples(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
-                        pipeline_name: str = 'movielens-tfx'):
+                        pipeline_name: str = names.PIPELINE_NAME):
   """(train, eval, catalog titles) of the newest ExampleGen output: raw user_id, timestamp
   and movie_title arrays, as the tutorial's code reads them."""
   import tensorflow as tf

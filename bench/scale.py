@@ -28,7 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from data import synthetic  # noqa: E402
-from pipeline import metadata  # noqa: E402
+from inspector import metadata  # noqa: E402
+from pipeline import names  # noqa: E402
 
 LAYOUTS = {'1m': 'grouplens-1m', 'csv': 'grouplens-csv'}
 MODES = {
@@ -36,7 +37,7 @@ MODES = {
     'multi_threading': '--direct_running_mode=multi_threading --direct_num_workers=2',
     'multi_processing': '--direct_running_mode=multi_processing --direct_num_workers=2',
 }
-PIPELINE = 'movielens-tfx'
+PIPELINE = names.PIPELINE_NAME
 
 
 def parse_size(text: str) -> int:

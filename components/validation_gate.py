@@ -5,11 +5,10 @@ with each anomaly named (split, feature, what is wrong), so no model is trained 
 that does not match the schema. Transform runs after it.
 """
 import os
-from typing import List
+from typing import List, Tuple
 
-from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tensorflow_data_validation.utils import anomalies_util
 from tfx import v1 as tfx
-from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 ANOMALIES_FILE = 'SchemaDiff.pb'  # what ExampleValidator writes in each split's directory
@@ -19,21 +18,24 @@ class DataAnomaliesError(RuntimeError):
   """The examples do not match the schema; the message lists every anomaly."""
 
 
+def split_anomalies(uri: str, split: str) -> List[Tuple[str, str, str]]:
+  """(feature, short description, description) of each anomaly ExampleValidator found in a
+  split; a dataset-level anomaly (the number of examples, say) has feature ''."""
+  found = anomalies_util.load_anomalies_binary(
+      os.path.join(uri, f'Split-{split}', ANOMALIES_FILE))
+  rows = [(feature, info.short_description, info.description)
+          for feature, info in sorted(found.anomaly_info.items())]
+  if found.HasField('dataset_anomaly_info'):
+    info = found.dataset_anomaly_info
+    rows.append(('', info.short_description, info.description))
+  return rows
+
+
 def describe_anomalies(artifact) -> List[str]:
   """One line per anomaly of an ExampleAnomalies artifact: split, feature and description."""
-  lines = []
-  for split in artifact_utils.decode_split_names(artifact.split_names):
-    path = os.path.join(artifact_utils.get_split_uri([artifact], split), ANOMALIES_FILE)
-    anomalies = anomalies_pb2.Anomalies()
-    with fileio.open(path, 'rb') as file:
-      anomalies.ParseFromString(file.read())
-    for feature, info in sorted(anomalies.anomaly_info.items()):
-      lines.append(f'{split} split, feature {feature}: {info.short_description}: '
-                   f'{info.description}')
-    if anomalies.HasField('dataset_anomaly_info'):
-      info = anomalies.dataset_anomaly_info
-      lines.append(f'{split} split: {info.short_description}: {info.description}')
-  return lines
+  return [f'{split} split{f", feature {feature}" if feature else ""}: {short}: {description}'
+          for split in artifact_utils.decode_split_names(artifact.split_names)
+          for feature, short, description in split_anomalies(artifact.uri, split)]
 
 
 @tfx.dsl.components.component

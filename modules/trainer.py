@@ -25,10 +25,9 @@ import tensorflow_transform as tft
 
 from modules import features as f
 from modules import hparams, plots, serving, training
+from pipeline import names
 
 logger = logging.getLogger('movielens_tfx.trainer')
-HISTORY_FILE = 'history.json'
-PLOT_FILE = 'validation_top100.png'
 CANDIDATE_TOWER_DIR = 'candidate_tower'
 EXPORT_CHECK_FILE = 'export_check.json'
 
@@ -93,11 +92,11 @@ def run_fn(fn_args) -> None:
             'num_train': len(train[f.MOVIE_TITLE]), 'num_eval': len(eval_[f.MOVIE_TITLE]),
             'num_candidates': len(vocabularies.titles)}
   tf.io.gfile.makedirs(fn_args.model_run_dir)
-  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), 'w') as file:
+  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, names.HISTORY_FILE), 'w') as file:
     json.dump(report, file, indent=2)
   plots.plot_validation_curves(
       {f'layers {config.layer_sizes}': history}, baseline['100'],
-      os.path.join(fn_args.model_run_dir, PLOT_FILE))
+      os.path.join(fn_args.model_run_dir, names.PLOT_FILE))
   trainer.average_unknown_user()
   export(fn_args.serving_model_dir, fn_args.model_run_dir, tft_output, trainer,
          int(custom_config.get('serving_k', serving.DEFAULT_K)))

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from data import fetch
 from modules import hparams
+from pipeline import names
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT_DIR = os.path.join(REPO_ROOT, 'outputs')
@@ -32,7 +33,7 @@ def _field(default, help_text: str):
 @dataclasses.dataclass
 class PipelineConfig:
   """Everything a run can be told; the defaults are the recommended local run."""
-  pipeline_name: str = _field('movielens-tfx', 'name of the pipeline in ML Metadata')
+  pipeline_name: str = _field(names.PIPELINE_NAME, 'name of the pipeline in ML Metadata')
   release: str = _field(fetch.DEFAULT_RELEASE, 'the MovieLens release to read, as `python -m '
                         'data.fetch --release RELEASE` stores it in data/movielens/ml-RELEASE: '
                         + ', '.join(fetch.RELEASES))
@@ -185,3 +186,15 @@ def from_flags(args: argparse.Namespace) -> PipelineConfig:
   overrides = {name: getattr(args, name) for name in TRAINING_FLAGS
                if getattr(args, name) is not None}
   return PipelineConfig(**values, training_overrides=overrides)
+
+
+def parse_args(argv: Optional[List[str]] = None, description: str = '') -> PipelineConfig:
+  """The PipelineConfig of a local run's command line; a setting out of range is a usage
+  error that names the flag, before anything runs."""
+  parser = argparse.ArgumentParser(description=description)
+  add_flags(parser)
+  args = parser.parse_args(argv)
+  try:
+    return from_flags(args)
+  except ValueError as error:
+    parser.error(str(error))

@@ -10,11 +10,12 @@ from typing import Optional
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from components.evaluator import RetrievalEvaluator
+from components.evaluator.component import RetrievalEvaluator
 from components.example_gen import MovieLensExampleGen
 from components.pusher import ServingPusher
 from components.trainer import CatalogTrainer
 from components.validation_gate import ValidationGate
+from pipeline import names
 from pipeline.configs import PipelineConfig
 from pipeline.fingerprint import source_fingerprint
 
@@ -27,17 +28,19 @@ def create_pipeline(
   example_gen = MovieLensExampleGen(
       data_dir=config.data_dir, eval_percent=config.eval_percent, layout=config.layout,
       max_bad_rows=config.max_bad_rows,
-      code_version=source_fingerprint('components.example_gen'))
-  statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
+      code_version=source_fingerprint('components.example_gen')).with_id(names.EXAMPLE_GEN)
+  statistics_gen = tfx.components.StatisticsGen(
+      examples=example_gen.outputs['examples']).with_id(names.STATISTICS_GEN)
   # The schema is inferred from train alone, so that eval is checked against it.
   schema_gen = tfx.components.SchemaGen(
       statistics=statistics_gen.outputs['statistics'], infer_feature_shape=True,
-      exclude_splits=['eval'])
+      exclude_splits=['eval']).with_id(names.SCHEMA_GEN)
   example_validator = tfx.components.ExampleValidator(
-      statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
+      statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema']
+  ).with_id(names.EXAMPLE_VALIDATOR)
   validation_gate = ValidationGate(
       anomalies=example_validator.outputs['anomalies'],
-      code_version=source_fingerprint('components.validation_gate'))
+      code_version=source_fingerprint('components.validation_gate')).with_id(names.VALIDATION_GATE)
   transform = tfx.components.Transform(
       examples=example_gen.outputs['examples'], schema=schema_gen.outputs['schema'],
       preprocessing_fn='modules.preprocessing.preprocessing_fn',
@@ -46,7 +49,8 @@ def create_pipeline(
       disable_statistics=True,
       custom_config={'timestamp_boundaries': config.timestamp_boundaries,
                      'max_title_tokens': config.max_title_tokens,
-                     'code_version': source_fingerprint('modules.preprocessing')})
+                     'code_version': source_fingerprint('modules.preprocessing')}
+  ).with_id(names.TRANSFORM)
   transform.add_upstream_node(validation_gate)  # no training on data with anomalies
   trainer = CatalogTrainer(
       examples=transform.outputs['transformed_examples'],
@@ -55,24 +59,26 @@ def create_pipeline(
       custom_config={'training': config.training.to_json_dict(),
                      'serving_k': config.serving_k,
                      'code_version': source_fingerprint('modules.trainer',
-                                                        'components.trainer')})
+                                                        'components.trainer')}
+  ).with_id(names.TRAINER)
   latest_blessed_model = None
   if config.compare_with_blessed:
     latest_blessed_model = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id('latest_blessed_model_resolver')
+    ).with_id(names.BLESSED_MODEL_RESOLVER)
   evaluator = RetrievalEvaluator(
       examples=example_gen.outputs['examples'], model=trainer.outputs['model'],
       baseline_model=latest_blessed_model.outputs['model'] if latest_blessed_model else None,
       min_top100=config.min_top100, min_lift=config.min_lift,
       max_regression=config.max_regression,
-      code_version=source_fingerprint('components.evaluator'))
+      code_version=source_fingerprint('components.evaluator.component')).with_id(names.EVALUATOR)
   pusher = ServingPusher(model=trainer.outputs['model'],
                          model_blessing=evaluator.outputs['blessing'],
                          serving_dir=config.serving_dir,
-                         code_version=source_fingerprint('components.pusher'))
+                         code_version=source_fingerprint('components.pusher')
+                         ).with_id(names.PUSHER)
 
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,

@@ -3,13 +3,15 @@ import contextlib
 import dataclasses
 import glob
 import io
+import json
 import os
 from typing import Dict, List
 
 import tensorflow as tf
 
 import runner_local
-from pipeline import configs, metadata
+from inspector import metadata
+from pipeline import configs
 
 
 @dataclasses.dataclass
@@ -35,7 +37,7 @@ def run_pipeline(data_dir: str, output_dir: str, *flags: str) -> Run:
   out, err = io.StringIO(), io.StringIO()
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
     exit_code = runner_local.main(argv)
-  config = runner_local.parse_args(argv)
+  config = configs.parse_args(argv)
   number = -1
   if os.path.exists(config.metadata_path):
     number = len(metadata.runs(metadata.connect(config.metadata_path),
@@ -60,3 +62,19 @@ def feature_values(example: tf.train.Example) -> Dict[str, object]:
       items = [item.decode() for item in items]
     values[name] = items if name == 'movie_genres' else items[0]
   return values
+
+
+def inspect_at(output_dir: str, *args: str):
+  """(exit code, stdout, stderr) of `python -m inspector --output-dir OUTPUT_DIR ARGS`."""
+  from inspector import __main__ as inspector_cli
+  out, err = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    code = inspector_cli.main(['--output-dir', output_dir, *args])
+  return code, out.getvalue(), err.getvalue()
+
+
+def inspect_json_at(output_dir: str, *args: str):
+  """The inspector's --json answer, which must have succeeded."""
+  code, out, err = inspect_at(output_dir, *args, '--json')
+  assert code == 0, err
+  return json.loads(out)

@@ -189,6 +189,23 @@ def add_eval_only_user(release: Release, occupation: str = 'astronaut') -> Relea
   return release
 
 
+SCRIPT_TITLE = '<script>alert(1)</script>'
+IMG_OCCUPATION = '"><img src=x onerror="document.body.dataset.pwned=1">'
+
+
+def add_hostile_text(release: Release) -> Release:
+  """Names the most-rated movie with a script tag (the statistics show it as the most
+  frequent title) and adds an eval-only user whose occupation is an HTML attribute
+  breakout (the anomaly it raises quotes it): text that must stay text in every report."""
+  counts = {}
+  for rating in release.ratings:
+    counts[rating.movie_id] = counts.get(rating.movie_id, 0) + 1
+  top = max(counts, key=counts.get)
+  movie = next(m for m in release.movies if m.movie_id == top)
+  movie.name = SCRIPT_TITLE
+  return add_eval_only_user(release, occupation=IMG_OCCUPATION)
+
+
 def read_release(directory: str):
   """(layout, {role: records}) of a release directory, asserting that no line is bad."""
   from data import layouts

@@ -5,8 +5,7 @@ import os
 
 import pytest
 
-from components.evaluator import executor as evaluator
-from modules import trainer
+from pipeline import names
 
 SLICES = ('user_gender', 'bucketized_user_age', 'user_occupation_text',
           'user_training_ratings')
@@ -14,7 +13,7 @@ SLICES = ('user_gender', 'bucketized_user_age', 'user_occupation_text',
 
 def evaluation(run):
   with open(os.path.join(run.outputs()['RetrievalEvaluator.evaluation'].uri,
-                         evaluator.EVALUATION_FILE)) as file:
+                         names.EVALUATION_FILE)) as file:
     return json.load(file)
 
 
@@ -51,7 +50,7 @@ def test_the_evaluation_of_the_exported_model_reproduces_the_trainers_validation
   run = gated_runs.first
   report = evaluation(run)
   with open(os.path.join(run.outputs()['CatalogTrainer.model_run'].uri,
-                         trainer.HISTORY_FILE)) as file:
+                         names.HISTORY_FILE)) as file:
     history = json.load(file)
   one_rating = 1 / report['num_eval_ratings']
   for k, value in history['final_val_top_k'].items():

@@ -1,25 +1,27 @@
 """The inspector and the run report over the runs of conftest.gated_runs (four runs of one
 pipeline: blessed, not blessed, a better model, a failed regression check) and a fifth
 that fails half-way on data with an anomaly."""
-import contextlib
-import io
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 
 import pytest
 
-from pipeline import inspect
+from components.evaluator.tables import top_k_tables
+from pipeline import names
 from tests import synthetic
-from tests.pipeline_run import run_pipeline
+from tests.pipeline_run import inspect_at, inspect_json_at, run_pipeline
 
 
 @pytest.fixture(scope='module')
 def store(gated_runs, tmp_path_factory):
-  """The gated runs' output directory, after a fifth run that stopped at ValidationGate."""
+  """The gated runs' output directory, after a fifth run that stopped at ValidationGate: an
+  eval-only user with an unseen occupation (HTML, as is the most-rated title)."""
   data_dir = synthetic.write_grouplens_100k(
-      synthetic.add_eval_only_user(synthetic.make_clustered_release()),
+      synthetic.add_hostile_text(synthetic.make_clustered_release()),
       str(tmp_path_factory.mktemp('anomaly') / 'ml-100k'))
   failed = run_pipeline(data_dir, gated_runs.first.config.output_dir, '--epochs', '2')
   assert failed.exit_code == 1
@@ -27,17 +29,12 @@ def store(gated_runs, tmp_path_factory):
 
 
 def inspect_cli(store, *args):
-  """(exit code, stdout, stderr) of `python -m pipeline.inspect` on the store."""
-  out, err = io.StringIO(), io.StringIO()
-  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    code = inspect.main(['--output-dir', store[0].first.config.output_dir, *args])
-  return code, out.getvalue(), err.getvalue()
+  """(exit code, stdout, stderr) of `python -m inspector` on the store."""
+  return inspect_at(store[0].first.config.output_dir, *args)
 
 
 def inspect_json(store, *args):
-  code, out, err = inspect_cli(store, *args, '--json')
-  assert code == 0, err
-  return json.loads(out)
+  return inspect_json_at(store[0].first.config.output_dir, *args)
 
 
 def test_runs_lists_each_run_with_its_state_and_what_was_cached(store):
@@ -75,7 +72,7 @@ def test_metrics_show_the_evaluation_and_the_gate_of_a_run(store):
   gated, _ = store
   result = inspect_json(store, 'metrics', '--run', '3')
   uri = gated.better.outputs()['RetrievalEvaluator.evaluation'].uri
-  with open(os.path.join(uri, inspect.EVALUATION_FILE)) as file:
+  with open(os.path.join(uri, names.EVALUATION_FILE)) as file:
     on_disk = json.load(file)
   for key in ('top_k', 'top_k_unseen', 'slices', 'gate'):
     assert result[key] == on_disk[key]
@@ -131,10 +128,8 @@ def test_wrong_questions_get_clear_answers(store, args, message):
 
 
 def test_a_directory_without_metadata_says_so(tmp_path):
-  out, err = io.StringIO(), io.StringIO()
-  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    code = inspect.main(['--output-dir', str(tmp_path), 'runs'])
-  assert code == 2 and 'no ML Metadata at' in err.getvalue() and 'make run' in err.getvalue()
+  code, _, err = inspect_at(str(tmp_path), 'runs')
+  assert code == 2 and 'no ML Metadata at' in err and 'make run' in err
 
 
 def test_a_run_is_selected_by_its_id_too(store):
@@ -174,6 +169,15 @@ def test_the_report_renders_in_a_browser_with_every_section_and_its_image(store,
   assert 'Blessed' in dom and 'retrieve_excluding' in dom
   [version] = set(gated.versions_after[2]) - set(gated.versions_after[0])
   assert version in dom
+  # The figures it shows are evaluation.json's, row by row.
+  evaluation = inspect_json(store, 'metrics', '--run', '3')
+  shown = re.search(r'<section id="evaluation">(.*?)</section>', dom, re.S).group(1)
+  rows = [re.findall(r'<td>(.*?)</td>', row) for row in re.findall(r'<tr>(.*?)</tr>', shown,
+                                                                     re.S)]
+  expected = [[html.escape(f'{c:.4f}' if isinstance(c, float) else str(c)) for c in row]
+              for _, _, table in top_k_tables(evaluation) for row in table]
+  assert [row for row in rows if row] == expected
+  assert len(expected) == 8 and expected[0][0] == 'this model'
 
 
 def test_the_report_of_a_failed_run_shows_what_is_missing(store, tmp_path):
@@ -185,3 +189,15 @@ def test_the_report_of_a_failed_run_shows_what_is_missing(store, tmp_path):
   assert 'Not in this run: RetrievalEvaluator' in dom
   assert 'Unexpected string values' in dom  # the anomaly that stopped it
   assert 'data-images="0 images, 0 broken"' in dom
+
+
+def test_html_in_titles_and_user_fields_shows_as_text_and_never_runs(store, tmp_path):
+  """The fifth run's most-rated title is a script tag and its eval-only user's occupation
+  an attribute breakout with an image whose onerror marks the page."""
+  code, _, _ = inspect_cli(store, 'report', '--out', str(tmp_path / 'hostile.html'))
+  assert code == 0
+  dom = render_in_chromium(tmp_path / 'hostile.html', tmp_path)
+  assert 'data-pwned' not in dom and 'data-images="0 images, 0 broken"' in dom
+  assert '<script>alert(1)</script>' not in dom and '<img src="x"' not in dom
+  assert html.escape(synthetic.SCRIPT_TITLE, quote=False) in dom  # shown, as text
+  assert html.escape(synthetic.IMG_OCCUPATION, quote=False) in dom

@@ -10,7 +10,7 @@ import pytest
 
 import runner_kubeflow
 from pipeline import configs
-from pipeline.compiled import CompiledPipeline
+from tools.kfp_local import CompiledPipeline
 from pipeline.pipeline import create_pipeline
 
 IMAGE = 'registry.example.com/movielens-tfx:test'

@@ -1,14 +1,16 @@
 """The compiled Kubeflow pipeline runs: every container task of the spec, each in its own
 process through TFX's Kubeflow V2 entrypoint with the arguments the spec gives it, on
-synthetic data, each task's outputs feeding the next (pipeline/compiled.py)."""
+synthetic data, each task's outputs feeding the next (tools/kfp_local.py). A second run
+retrains and finds the first run's blessed model through the spec's resolver tasks."""
 import json
 import os
 
 import pytest
 
 import runner_kubeflow
-from pipeline.compiled import CompiledPipeline, LocalLauncher, metadata
+from tools.kfp_local import ArtifactStore, CompiledPipeline, LocalLauncher, metadata
 from tests import synthetic
+from pipeline import names
 from tests.conftest import QUICK_TRAINING
 
 ENTRYPOINT = 'tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor'
@@ -24,15 +26,31 @@ def launched(tmp_path_factory):
       '--output-file', spec_file, '--data-dir', data_dir, '--output-dir', str(root / 'bucket'),
       *QUICK_TRAINING, '--epochs', '2']) == 0
   pipeline = CompiledPipeline(spec_file)
-  launcher = LocalLauncher(pipeline, str(root / 'tasks'))
+  store = ArtifactStore(str(root / 'artifacts.json'))
+  launcher = LocalLauncher(pipeline, str(root / 'run-1'), store)
   for task in pipeline.container_tasks():
     launcher.run(task)
-  return pipeline, launcher, root
+  # Run 2: the data tasks are cache hits (their inputs did not change); the Trainer runs
+  # again, and the Evaluator's baseline comes from the resolvers' queries of the store.
+  second = LocalLauncher(pipeline, str(root / 'run-2'), ArtifactStore(store.path))
+  retrained = ('CatalogTrainer', 'RetrievalEvaluator', 'ServingPusher')
+  for task in pipeline.container_tasks():
+    if task in retrained:
+      second.run(task)
+    else:
+      second.reuse(task, launcher.outputs[task])
+  return pipeline, launcher, root, second
+
+
+def evaluation(launcher):
+  with open(os.path.join(launcher.outputs['RetrievalEvaluator']['evaluation'].uri,
+                         names.EVALUATION_FILE)) as file:
+    return json.load(file)
 
 
 def test_every_container_task_ran_as_its_own_process_through_the_entrypoint(launched):
-  pipeline, launcher, _ = launched
-  assert set(launcher.outputs) == {
+  pipeline, launcher, _, _ = launched
+  assert set(launcher.commands) == {
       'MovieLensExampleGen', 'StatisticsGen', 'SchemaGen', 'ExampleValidator',
       'ValidationGate', 'Transform', 'CatalogTrainer', 'RetrievalEvaluator', 'ServingPusher'}
   for task, commands in launcher.commands.items():
@@ -43,7 +61,7 @@ def test_every_container_task_ran_as_its_own_process_through_the_entrypoint(laun
 
 
 def test_example_gen_read_every_rating_and_the_catalog(launched):
-  _, launcher, _ = launched
+  _, launcher, _, _ = launched
   outputs = launcher.outputs['MovieLensExampleGen']
   examples = metadata(outputs['examples'])
   assert examples['num_examples_train'] + examples['num_examples_eval'] == 3000
@@ -54,7 +72,7 @@ def test_example_gen_read_every_rating_and_the_catalog(launched):
 
 
 def test_transform_and_the_trainer_chained_their_outputs(launched):
-  _, launcher, _ = launched
+  _, launcher, _, _ = launched
   graph = launcher.outputs['Transform']['transform_graph'].uri
   assert {'transform_fn', 'transformed_metadata'} <= set(os.listdir(graph))
   model = launcher.outputs['CatalogTrainer']['model'].uri
@@ -66,12 +84,28 @@ def test_transform_and_the_trainer_chained_their_outputs(launched):
 
 
 def test_the_evaluator_blessed_as_kubeflow_expects_and_the_pusher_pushed(launched):
-  _, launcher, root = launched
+  _, launcher, root, _ = launched
   blessing = metadata(launcher.outputs['RetrievalEvaluator']['blessing'])
   assert blessing['blessed'] == 1
   # The entrypoint rewrote the model's id to its Kubeflow artifact name, as for TFX's own
   # Evaluator: what Kubeflow's resolver of the latest blessed model looks up.
-  assert blessing['current_model_id'] == 'CatalogTrainer.model'
+  assert blessing['current_model_id'] == launcher.outputs['CatalogTrainer']['model'].name
+  assert evaluation(launcher)['baseline_model'] is None  # the first run: nothing blessed yet
+  assert 'baseline_model' not in evaluation(launcher)['top_k']
   pushed = metadata(launcher.outputs['ServingPusher']['pushed_model'])
   assert pushed['pushed'] == 1
-  assert os.listdir(root / 'bucket' / 'serving') == [pushed['pushed_version']]
+  assert pushed['pushed_version'] in os.listdir(root / 'bucket' / 'serving')
+
+
+def test_the_second_run_resolves_the_first_runs_blessed_model_as_its_baseline(launched):
+  _, first, _, second = launched
+  resolved = second.outputs['latest_blessed_model_resolver-model-resolver']['model']
+  first_model = first.outputs['CatalogTrainer']['model']
+  assert resolved.uri == first_model.uri  # found by the spec's queries, not handed over
+  assert second.outputs['CatalogTrainer']['model'].uri != first_model.uri
+  report, earlier = evaluation(second), evaluation(first)
+  assert report['baseline_model']['uri'] == first_model.uri
+  # The Evaluator scored the first run's model on the same eval split: the same figures.
+  assert report['top_k']['baseline_model'] == pytest.approx(earlier['top_k']['model'], abs=1e-6)
+  [check] = [c for c in report['gate']['checks'] if c['name'] == 'no_regression']
+  assert check['threshold'] == pytest.approx(earlier['top_k']['model']['100'] - 0.01, abs=1e-6)

@@ -8,6 +8,7 @@ from google.protobuf import text_format
 
 from components.example_gen import ingest
 from data import features as f
+from pipeline import names
 from tests import synthetic
 from tests.pipeline_run import feature_values, read_examples, run_pipeline
 
@@ -136,7 +137,8 @@ def fingerprints(root=None):
     ('modules/metrics.py', {'CatalogTrainer', 'RetrievalEvaluator'}),
     ('components/pusher.py', {'ServingPusher'}),
     ('components/validation_gate.py', {'ValidationGate'}),
-    ('pipeline/inspect.py', set()),  # the inspector runs in no component
+    ('inspector/queries.py', set()),  # the inspector runs in no component
+    ('pipeline/names.py', {'CatalogTrainer', 'RetrievalEvaluator'}),  # they name their files
 ])
 def test_editing_code_changes_the_fingerprint_of_exactly_the_components_that_run_it(
     edited, rerun, tmp_path):
@@ -144,7 +146,7 @@ def test_editing_code_changes_the_fingerprint_of_exactly_the_components_that_run
   changes (and so run again, with what is downstream of them) are those importing it."""
   import shutil
   from pipeline import fingerprint
-  for package in ('components', 'data', 'modules', 'pipeline'):
+  for package in ('components', 'data', 'inspector', 'modules', 'pipeline'):
     shutil.copytree(os.path.join(fingerprint.REPO_ROOT, package), tmp_path / package,
                     ignore=shutil.ignore_patterns('__pycache__'))
   before = fingerprints(str(tmp_path))
@@ -159,7 +161,6 @@ def test_editing_code_changes_the_fingerprint_of_exactly_the_components_that_run
     ('grouplens-csv', set()),  # MovieLens 20M/25M: no user features at all
 ])
 def test_the_1m_and_csv_layouts_run_through_the_whole_pipeline(layout, user_slices, tmp_path):
-  from components.evaluator import executor as evaluator
   from tests.conftest import QUICK_TRAINING
   release = synthetic.make_clustered_release(num_users=60, num_movies=120, seed=2)
   data_dir = synthetic.WRITERS[layout](release, str(tmp_path / 'data'))
@@ -172,7 +173,7 @@ def test_the_1m_and_csv_layouts_run_through_the_whole_pipeline(layout, user_slic
   has_users = {f.USER_GENDER, f.BUCKETIZED_USER_AGE} <= set(examples[0])
   assert has_users == bool(user_slices)
   with open(os.path.join(outputs['RetrievalEvaluator.evaluation'].uri,
-                         evaluator.EVALUATION_FILE)) as file:
+                         names.EVALUATION_FILE)) as file:
     report = json.load(file)
   assert set(report['slices']) == user_slices | {'user_training_ratings'}
   assert report['gate']['blessed'] and outputs['ServingPusher.pushed_model'].properties['pushed']

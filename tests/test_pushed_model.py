@@ -123,24 +123,57 @@ def test_excluded_titles_are_left_out_and_the_rest_keep_their_order(model):
   assert not set(exclude[0]) & set(kept[0]) and np.isfinite(scores).all()
 
 
-@pytest.mark.parametrize('call, message', [
-    (lambda m: m.signatures['embed'](user_id=tf.constant([], tf.string),
-                                     timestamp=tf.constant([], tf.int64)), 'empty request'),
-    (lambda m: m.signatures['retrieve'](user_id=tf.constant(['1', '2']),
-                                        timestamp=tf.constant([1], tf.int64)), 'same length'),
-    (lambda m: m.signatures['serving_default'](examples=tf.constant(['not an example'])),
-     'Could not parse example input'),
-    (lambda m: m.signatures['serving_default'](examples=tf.constant([tf.train.Example(
-        features=tf.train.Features(feature={'timestamp': tf.train.Feature(
-            int64_list=tf.train.Int64List(value=[1]))})).SerializeToString()])),
-     'user_id'),
-    (lambda m: m.signatures['retrieve_excluding'](
-        user_id=tf.constant(['1']), timestamp=tf.constant([1], tf.int64),
-        exclude=tf.constant([['a'], ['b']])), 'one row per query'),
-])
-def test_an_empty_or_malformed_request_is_refused_with_a_clear_error(model, call, message):
-  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
-    call(model)
+@pytest.fixture(scope='module')
+def fuzzed(pushed):
+  """tests/serving_fuzz.py's bad requests, in a process with only TensorFlow."""
+  env = {key: value for key, value in os.environ.items() if key != 'PYTHONPATH'}
+  result = subprocess.run(
+      [sys.executable, '-I', os.path.join(os.path.dirname(__file__), 'serving_fuzz.py'),
+       pushed[0]], capture_output=True, text=True, env={**env, 'TF_CPP_MIN_LOG_LEVEL': '3'})
+  assert result.returncode == 0, f'a request crashed the process:\n{result.stderr[-3000:]}'
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+K = serving.DEFAULT_K
+ANSWERS = {  # a sane answer: the shape of each output (scores finite)
+    'retrieve: 100,000 queries': {'titles': [100_000, K], 'scores': [100_000, K]},
+    'embed: user ids not UTF-8': {'embedding': [3, 32]},
+    'embed: a 1 MB user id': {'embedding': [1, 32]},
+    'retrieve: negative timestamps': {'titles': [3, K], 'scores': [3, K]},
+    'retrieve: far-future timestamps': {'titles': [2, K], 'scores': [2, K]},
+    'retrieve_excluding: unknown titles only': {'titles': [2, K], 'scores': [2, K]},
+    'retrieve_excluding: padding only': {'titles': [2, K], 'scores': [2, K]},
+    'retrieve_excluding: no columns': {'titles': [2, K], 'scores': [2, K]},
+    'retrieve_excluding: 5,000 columns': {'titles': [2, K], 'scores': [2, K]},
+    'retrieve_excluding: a vector, one title per query': {'titles': [2, K], 'scores': [2, K]},
+}
+ERRORS = {  # a clear error: its type and what its message says
+    'embed: empty batch': ('InvalidArgumentError', 'empty request'),
+    'retrieve: empty batch': ('InvalidArgumentError', 'empty request'),
+    'serving_default: empty batch': ('InvalidArgumentError', 'empty request'),
+    'retrieve: lengths differ': ('InvalidArgumentError', 'must have the same length'),
+    'retrieve: user ids as a matrix': ('InvalidArgumentError', 'must have the same length'),
+    'retrieve_excluding: rows differ': ('InvalidArgumentError', 'one row per query'),
+    'embed: timestamps as floats': ('InvalidArgumentError', 'int64 tensor but is a float'),
+    'embed: user ids as numbers': ('InvalidArgumentError', 'string tensor but is a int64'),
+    'retrieve: a missing input': ('TypeError', "missing a required argument: 'timestamp'"),
+    'serving_default: not an Example': ('InvalidArgumentError', 'Could not parse example'),
+    'serving_default: an Example without user_id': ('InvalidArgumentError',
+                                                    'Feature: user_id (data type: string) '
+                                                    'is required'),
+}
+
+
+def test_every_bad_request_gets_a_clear_error_or_a_sane_answer_never_a_crash(fuzzed):
+  assert set(fuzzed) == set(ANSWERS) | set(ERRORS)
+  for case, shapes in ANSWERS.items():
+    answer = fuzzed[case].get('answer')
+    assert answer is not None, (case, fuzzed[case])
+    assert {name: value['shape'] for name, value in answer.items()} == shapes, case
+    assert all(value['finite'] in (True, None) for value in answer.values()), case
+  for case, (kind, words) in ERRORS.items():
+    assert fuzzed[case].get('error') == kind and words in fuzzed[case]['message'], (
+        case, fuzzed[case])
 
 
 def test_the_version_directory_is_what_tf_serving_reads(pushed):

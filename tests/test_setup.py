@@ -11,7 +11,7 @@ ROOT = configs.REPO_ROOT
 
 
 def test_flags_override_defaults_and_paths_follow_the_output_dir(tmp_path):
-  config = runner_local.parse_args(['--output-dir', str(tmp_path), '--eval-percent', '10',
+  config = configs.parse_args(['--output-dir', str(tmp_path), '--eval-percent', '10',
                                     '--beam-args', '--direct_num_workers=2 --foo="a b"',
                                     '--no-cache'])
   assert config.pipeline_root == os.path.join(str(tmp_path), 'pipeline_root')
@@ -21,7 +21,7 @@ def test_flags_override_defaults_and_paths_follow_the_output_dir(tmp_path):
 
 
 def test_defaults_are_the_recommended_local_run():
-  config = runner_local.parse_args([])
+  config = configs.parse_args([])
   assert config.data_dir == os.path.join(ROOT, 'data', 'movielens', 'ml-100k')
   assert config.beam_args == list(configs.DEFAULT_BEAM_ARGS)
   assert config.cache is True
@@ -29,7 +29,7 @@ def test_defaults_are_the_recommended_local_run():
 
 def test_relative_paths_become_absolute(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
-  config = runner_local.parse_args(['--data-dir', 'ml-1m', '--pipeline-root', 'gs://b/root'])
+  config = configs.parse_args(['--data-dir', 'ml-1m', '--pipeline-root', 'gs://b/root'])
   assert config.data_dir == os.path.join(str(tmp_path), 'ml-1m')
   assert config.pipeline_root == 'gs://b/root'
 
@@ -46,15 +46,15 @@ def test_set_up_without_python_3_10_says_what_to_install(tmp_path):
 
 
 def test_a_release_reads_its_fetched_directory_unless_a_data_dir_is_given(tmp_path):
-  assert runner_local.parse_args(['--release', '1m']).data_dir == os.path.join(
+  assert configs.parse_args(['--release', '1m']).data_dir == os.path.join(
       ROOT, 'data', 'movielens', 'ml-1m')
-  assert runner_local.parse_args(['--release', '1m', '--data-dir', str(tmp_path)]
+  assert configs.parse_args(['--release', '1m', '--data-dir', str(tmp_path)]
                                  ).data_dir == str(tmp_path)
 
 
 def test_an_unknown_release_or_component_is_refused_before_anything_runs(tmp_path, capsys):
   with pytest.raises(SystemExit):
-    runner_local.parse_args(['--release', '2m'])
+    configs.parse_args(['--release', '2m'])
   assert '--release must be one of 100k, 1m, 20m, 25m, latest-small' in capsys.readouterr().err
   assert runner_local.main(['--output-dir', str(tmp_path), '--until', 'Trainer']) == 1
   assert '--until Trainer: no such component; choose one of MovieLensExampleGen' in (

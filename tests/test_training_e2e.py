@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from modules import serving, trainer
+from pipeline import names
 from tests import synthetic
 from tests.pipeline_run import run_pipeline
 
@@ -35,7 +36,7 @@ def test_training_progress_and_the_final_figures_are_printed(run):
 def test_history_records_loss_and_validation_top_k(run):
   result, release = run
   model_run = result.outputs()['CatalogTrainer.model_run'].uri
-  with open(os.path.join(model_run, trainer.HISTORY_FILE)) as file:
+  with open(os.path.join(model_run, names.HISTORY_FILE)) as file:
     report = json.load(file)
   assert [entry['epoch'] for entry in report['history']] == [1, 2, 3]
   validated = [entry for entry in report['history'] if 'val_top_k' in entry]
@@ -55,7 +56,7 @@ def test_the_model_learns_what_the_popularity_list_cannot(run):
   # model must beat the most-rated list on the same split, and improve as it trains.
   result, _ = run
   with open(os.path.join(result.outputs()['CatalogTrainer.model_run'].uri,
-                         trainer.HISTORY_FILE)) as file:
+                         names.HISTORY_FILE)) as file:
     report = json.load(file)
   final, popular = report['final_val_top_k'], report['popularity_baseline_top_k']
   assert final['10'] > 1.5 * popular['10'] and final['50'] > popular['50']
@@ -67,10 +68,10 @@ def test_the_plot_and_tensorboard_logs_hold_the_history(run):
   import tensorflow as tf
   result, _ = run
   model_run = result.outputs()['CatalogTrainer.model_run'].uri
-  with open(os.path.join(model_run, trainer.HISTORY_FILE)) as file:
+  with open(os.path.join(model_run, names.HISTORY_FILE)) as file:
     history = json.load(file)['history']
   # The plot: a real image with something drawn on it.
-  image = tf.io.decode_png(tf.io.read_file(os.path.join(model_run, trainer.PLOT_FILE))).numpy()
+  image = tf.io.decode_png(tf.io.read_file(os.path.join(model_run, names.PLOT_FILE))).numpy()
   assert image.shape[0] > 200 and image.shape[1] > 300
   assert len(np.unique(image.reshape(-1, image.shape[-1]), axis=0)) > 10  # not blank
   # TensorBoard: every summary read back, equal to history.json, epoch by epoch.
@@ -128,7 +129,7 @@ def test_a_saved_model_that_differs_from_the_trained_one_fails_the_export(run):
 
 
 def test_the_layer_experiment_compares_runs_in_one_plot_and_table(tmp_path):
-  from pipeline import experiment
+  from tools import experiment
   release = synthetic.make_release(num_users=20, num_movies=25, num_ratings=300, seed=6)
   data_dir = synthetic.write_grouplens_100k(release, str(tmp_path / 'ml-100k'))
   output_dir = str(tmp_path / 'outputs')
@@ -142,6 +143,7 @@ def test_the_layer_experiment_compares_runs_in_one_plot_and_table(tmp_path):
     table = file.read()
   assert '| [16] |' in table and '| [32, 16] |' in table and 'most popular' in table
   # Two pipeline runs, each with its own trained model.
-  from pipeline import configs, metadata
+  from inspector import metadata
+  from pipeline import configs
   store = metadata.connect(configs.PipelineConfig(output_dir=output_dir).metadata_path)
   assert len(metadata.runs(store, 'movielens-tfx')) == 2

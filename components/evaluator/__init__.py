@@ -1,2 +1,2 @@
-"""RetrievalEvaluator: evaluates the exported model over the whole catalog and blesses it."""
-from components.evaluator.component import RetrievalEvaluator  # noqa: F401
+"""RetrievalEvaluator (component.py): evaluates the exported model over the whole catalog and
+blesses it; executor.py runs it, gate.py decides, tables.py shows its figures."""

@@ -15,19 +15,20 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
+from tabulate import tabulate
 from tfx import types
 from tfx.components.evaluator import constants
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import artifact_utils, standard_component_specs as keys
 from tfx.utils import io_utils, path_utils
 
-from components.evaluator import gate
+from components.evaluator import gate, tables
 from data import features as f
 from modules import metrics, serving
 from modules.training import read_examples
+from pipeline import names
 
 logger = logging.getLogger('movielens_tfx.evaluator')
-EVALUATION_FILE = 'evaluation.json'
 MIN_TOP100_KEY = 'min_top100'
 MIN_LIFT_KEY = 'min_lift'
 MAX_REGRESSION_KEY = 'max_regression'
@@ -166,19 +167,12 @@ def evaluate(data: EvalData, model: ServedModel,
   }
 
 
-def summary(report: Dict[str, Any], baseline_id: Optional[int]) -> str:
-  """The top-K table as a person reads it."""
-  names = {'model': 'this model', 'popularity': 'most popular',
-           'baseline_model': f'latest blessed (#{baseline_id})',
-           'unknown_user': 'as unknown user'}
-  ks = list(report['top_k']['model'])
-  lines = [f'Evaluation on {report["num_eval_ratings"]:,} held-out ratings, '
-           f'{report["num_candidates"]:,} candidate titles; top-K accuracy:',
-           f'  {"":<36}' + ''.join(f'{"K=" + k:>8}' for k in ks)]
-  for section, title in (('top_k', ''), ('top_k_unseen', ', seen removed')):
-    for name, values in report[section].items():
-      lines.append(f'  {names[name] + title:<36}' + ''.join(f'{values[k]:8.4f}' for k in ks))
-  return '\n'.join(lines)
+def summary(report: Dict[str, Any]) -> str:
+  """The top-K tables as a person reads them."""
+  return (f'Evaluation on {report["num_eval_ratings"]:,} held-out ratings, '
+          f'{report["num_candidates"]:,} candidate titles:\n' + '\n'.join(
+              f'{title}:\n' + tabulate(rows, headers=header, floatfmt='.4f')
+              for title, header, rows in tables.top_k_tables(report)))
 
 
 class Executor(evaluator_executor.Executor):
@@ -193,7 +187,7 @@ class Executor(evaluator_executor.Executor):
     report = evaluate(data, ServedModel(path_utils.serving_model_path(model.uri)),
                       ServedModel(path_utils.serving_model_path(baseline.uri))
                       if baseline else None)
-    logger.info('%s', summary(report, baseline.id if baseline else None))
+    logger.info('%s', summary(report))
 
     top100 = report['top_k']['model']['100']
     results = gate.checks(
@@ -214,7 +208,7 @@ class Executor(evaluator_executor.Executor):
                       'checks': [dataclasses.asdict(check) for check in results]}
 
     evaluation = artifact_utils.get_single_instance(output_dict[keys.EVALUATION_KEY])
-    io_utils.write_string_file(os.path.join(evaluation.uri, EVALUATION_FILE),
+    io_utils.write_string_file(os.path.join(evaluation.uri, names.EVALUATION_FILE),
                                json.dumps(report, indent=2))
     for name in ('model', 'popularity'):
       evaluation.set_float_custom_property(f'{name}_top_100', report['top_k'][name]['100'])

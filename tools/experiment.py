@@ -1,7 +1,7 @@
 """Runs the pipeline once per layer-size setting and compares their validation curves.
 
-    .venv/bin/python -m pipeline.experiment --preset tutorial          # the tutorial's depths
-    .venv/bin/python -m pipeline.experiment --layer-sizes-list 32 64,32 --epochs 50
+    .venv/bin/python -m tools.experiment --preset tutorial          # the tutorial's depths
+    .venv/bin/python -m tools.experiment --layer-sizes-list 32 64,32 --epochs 50
 
 Every run is a separate pipeline run in ML Metadata (ExampleGen and Transform come from the
 cache after the first). It writes one PNG with every run's validation top-100 curve and a
@@ -15,9 +15,8 @@ import sys
 import time
 from typing import Dict, List
 
-import runner_local
-from modules import trainer
-from pipeline import configs, metadata
+from inspector import metadata
+from pipeline import configs, local, names
 
 DEPTHS = ('32', '64,32', '128,64,32')  # the tutorial's comparison
 
@@ -27,7 +26,7 @@ def history_of_latest_run(config: configs.PipelineConfig) -> Dict:
   run = metadata.runs(store, config.pipeline_name)[-1]
   model_run = next(o.uri for o in metadata.run_outputs(store, config.pipeline_name, run)
                    if o.key == 'model_run')
-  with open(os.path.join(model_run, trainer.HISTORY_FILE)) as file:
+  with open(os.path.join(model_run, names.HISTORY_FILE)) as file:
     return {'run': run.name, 'model_run': model_run, **json.load(file)}
 
 
@@ -54,14 +53,14 @@ def main(argv: List[str] = None) -> int:
   for sizes in known.layer_sizes_list:
     argv_run = passthrough + ['--layer-sizes', sizes]
     print(f'\n=== layers [{sizes}] ===', flush=True)
-    if runner_local.main(argv_run) != 0:
+    config = configs.parse_args(argv_run)
+    if local.run_and_report(config) != 0:
       print(f'the run with layers [{sizes}] failed; stopping', file=sys.stderr)
       return 1
-    results[f'[{sizes.replace(",", ", ")}]'] = history_of_latest_run(
-        runner_local.parse_args(argv_run))
+    results[f'[{sizes.replace(",", ", ")}]'] = history_of_latest_run(config)
 
   from modules import plots
-  config = runner_local.parse_args(passthrough)
+  config = configs.parse_args(passthrough)
   directory = os.path.join(config.output_dir, 'experiments')
   os.makedirs(directory, exist_ok=True)
   stem = os.path.join(directory, time.strftime('layers-%Y%m%d-%H%M%S'))
@@ -69,7 +68,7 @@ def main(argv: List[str] = None) -> int:
   plots.plot_validation_curves({name: r['history'] for name, r in results.items()}, baseline,
                                stem + '.png')
   with open(stem + '.md', 'w') as file:
-    file.write(f'Command: python -m pipeline.experiment {" ".join(argv or sys.argv[1:])}\n\n'
+    file.write(f'Command: python -m tools.experiment {" ".join(argv or sys.argv[1:])}\n\n'
                + table(results) + '\n')
   print('\n' + table(results) + f'\n\nCurves: {stem}.png\nTable: {stem}.md')
   return 0

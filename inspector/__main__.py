@@ -1,0 +1,89 @@
+"""What every run produced, read from ML Metadata: `python -m inspector COMMAND`.
+
+    runs                  every run: start, duration, state, each component ran or cached
+    artifacts [--run R]   each component's outputs (type, URI, key properties)
+    metrics [--run R]     the evaluation (top-K with and without seen titles, baselines,
+                          slices) and the gate's checks
+    compare [R1 R2]       two runs side by side: settings, metrics, verdict (latest two)
+    lineage [--run R]     the pushed model (or --artifact ID) back to the data it came from
+    report [--run R]      a self-contained HTML report of a run (inspector/report.py)
+
+R is a run's number in `runs` (1 is the first, -1 the latest) or its run id. Add --json
+for machine-readable output. Reads OUTPUT_DIR/metadata.sqlite (--output-dir,
+--metadata-path) of a local run.
+"""
+import argparse
+import json
+import os
+import sys
+
+from inspector import report as run_report
+from inspector import tables
+from inspector.queries import InspectionError, Inspector
+from pipeline import configs, names
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(
+      description=__doc__.split('\n')[0], epilog=__doc__.split('\n', 2)[2],
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--output-dir', default=configs.DEFAULT_OUTPUT_DIR,
+                      help='the local run\'s output directory (default: %(default)s)')
+  parser.add_argument('--metadata-path', help='ML Metadata file (default: '
+                      'OUTPUT_DIR/metadata.sqlite)')
+  parser.add_argument('--pipeline-name', default=names.PIPELINE_NAME)
+  parser.add_argument('--json', action='store_true', help='machine-readable output')
+  commands = parser.add_subparsers(dest='command', required=True)
+  commands.add_parser('runs', help='every run, its state and components')
+  for name, text in (('artifacts', 'outputs of a run'), ('metrics', 'evaluation of a run'),
+                     ('lineage', 'a model back to its data')):
+    command = commands.add_parser(name, help=text)
+    command.add_argument('--run', help='run number or id (default: the latest)')
+  commands.choices['lineage'].add_argument('--artifact', type=int,
+                                           help='trace this artifact id instead')
+  compare = commands.add_parser('compare', help='two runs side by side')
+  compare.add_argument('first', nargs='?', help='run number or id (default: the one before '
+                       'the latest)')
+  compare.add_argument('second', nargs='?', help='(default: the latest)')
+  report = commands.add_parser('report', help='a self-contained HTML report of a run')
+  report.add_argument('--run', help='run number or id (default: the latest)')
+  report.add_argument('--out', help='the HTML file, or a directory for run-N.html (default: '
+                      'reports/ beside the metadata file)')
+  for command in commands.choices.values():  # the common options after the command work too
+    command.add_argument('--json', action='store_true', default=argparse.SUPPRESS,
+                         help='machine-readable output')
+    for name in ('--output-dir', '--metadata-path', '--pipeline-name'):
+      command.add_argument(name, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+  args = parser.parse_args(argv)
+
+  metadata_path = args.metadata_path or configs.PipelineConfig(
+      output_dir=args.output_dir).metadata_path
+  try:
+    inspector = Inspector(metadata_path, args.pipeline_name)
+    if args.command == 'runs':
+      result, text = inspector.runs(), tables.format_runs
+    elif args.command == 'artifacts':
+      result, text = inspector.artifacts(args.run), tables.format_artifacts
+    elif args.command == 'metrics':
+      result, text = inspector.evaluation(args.run), tables.format_metrics
+    elif args.command == 'compare':
+      result, text = inspector.compare(args.first, args.second), tables.format_compare
+    elif args.command == 'lineage':
+      result, text = inspector.lineage(args.run, args.artifact), tables.format_lineage
+    else:
+      path = run_report.write(inspector, args.run, args.out or os.path.join(
+          os.path.dirname(metadata_path), 'reports'))
+      result, text = {'report': path}, lambda r: f'Report written: {r["report"]}'
+  except InspectionError as error:
+    print(f'error: {error}', file=sys.stderr)
+    return 2
+  except OSError as error:  # an artifact ML Metadata names is gone or unreadable
+    print(f'error: cannot read {error.filename or error}: {error.strerror or error}; has the '
+          'pipeline root moved or been cleaned since the run?', file=sys.stderr)
+    return 2
+  print(json.dumps(result, indent=2, default=str) if args.json else text(result))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,98 @@
+"""The inspector's answers as text tables (`python -m inspector COMMAND` without --json)."""
+from typing import Dict, List
+
+from tabulate import tabulate
+
+from components.evaluator.tables import slice_tables, top_k_tables
+
+
+def _table(rows: List[List[object]], header: List[str]) -> str:
+  return tabulate(rows, headers=header, floatfmt='.4f', missingval='')
+
+
+def _cell(value) -> str:
+  if isinstance(value, float):
+    return f'{value:.4f}'
+  return '' if value is None else str(value)
+
+
+def format_runs(runs: List[Dict]) -> str:
+  rows = []
+  for r in runs:
+    by_state: Dict[str, List[str]] = {}
+    for c in r['components']:
+      by_state.setdefault(c['state'], []).append(c['component'])
+    state = f'{r["state"]} (partial)' if r['partial'] else r['state']
+    rows.append([r['run'], r['run_id'], r['started'], f'{r["seconds"]:.0f} s', state,
+                 f'{r["components_done"]}/{len(r["components"])}',
+                 len(by_state.get('ran', [])), len(by_state.get('cached', [])),
+                 '; '.join(f'{state}: {", ".join(names)}' for state, names in by_state.items()
+                           if state not in ('ran', 'cached'))])
+  return _table(rows, ['run', 'run id', 'started', 'took', 'state', 'done', 'ran', 'cached',
+                       'failed or not run'])
+
+
+def format_artifacts(result: Dict) -> str:
+  rows = [[a['component'], a['key'], a['type'], a['id'], a['produced'], a['uri'],
+           ', '.join(f'{k}={_cell(v)}' for k, v in a['properties'].items())]
+          for a in result['artifacts']]
+  return (f'Run {result["run"]} ({result["run_id"]}):\n'
+          + _table(rows, ['component', 'output', 'type', 'id', 'produced', 'uri',
+                          'properties']))
+
+
+def format_metrics(result: Dict) -> str:
+  parts = [f'Run {result["run"]} ({result["run_id"]}): {result["num_eval_ratings"]:,} held-out '
+           f'ratings, {result["num_candidates"]:,} candidates; {result["evaluation_uri"]}']
+  for title, header, rows in top_k_tables(result) + slice_tables(result):
+    parts.append(f'\n{title}:\n' + _table(rows, header))
+  gate = result['gate']
+  parts.append('\ngate: ' + ('BLESSED' if gate['blessed'] else 'NOT BLESSED'))
+  parts.extend(f'  {"PASS" if c["passed"] else "FAIL"}  {c["explanation"]}'
+               for c in gate['checks'])
+  pushed = result['pushed']
+  parts.append(f'pushed: version {pushed["version"]} at {pushed["destination"]}' if pushed
+               else 'pushed: nothing')
+  return '\n'.join(parts)
+
+
+def format_compare(result: Dict) -> str:
+  first, second = result['runs']
+  header = ['', f'run {first["run"]}', f'run {second["run"]}']
+  parts = [f'Run {first["run"]} ({first["run_id"]}) against run {second["run"]} '
+           f'({second["run_id"]})']
+  rows = [[key, _cell(a), _cell(b)] for key, (a, b) in result['settings_that_differ'].items()]
+  parts.append('\nsettings that differ:\n' + (_table(rows, header) if rows else '  none'))
+  a, b = result['metrics']
+  if 'missing' in a or 'missing' in b:
+    parts.append('\n' + '\n'.join(m['missing'] for m in (a, b) if 'missing' in m))
+  else:
+    rows = [[f'{title} top-{k}', a[section]['model'][k], b[section]['model'][k]]
+            for section, title in (('top_k', 'model'), ('top_k_unseen', 'model, seen removed'))
+            for k in a[section]['model']]
+    rows.append(['most popular top-100', a['top_k']['popularity']['100'],
+                 b['top_k']['popularity']['100']])
+    rows.append(['blessed', a['blessed'], b['blessed']])
+    rows.append(['failed checks', ', '.join(a['failed_checks']) or '-',
+                 ', '.join(b['failed_checks']) or '-'])
+    rows.append(['pushed version', (a['pushed'] or {}).get('version', '-'),
+                 (b['pushed'] or {}).get('version', '-')])
+    parts.append('\nmetrics:\n' + _table(rows, header))
+  return '\n'.join(parts)
+
+
+def format_lineage(result: Dict) -> str:
+  lines = [f'Lineage of artifact {result["artifact"]}, newest step first:']
+  for step in result['steps']:
+    where = f' (run {step["run"]})' if step['run'] else ''
+    lines.append(f'  {step["component"]}{where}, execution {step["execution"]}')
+    for link in step['inputs']:
+      lines.append(f'    <- {link["key"]}: {link["type"]} {link["artifact"]} from '
+                   f'{link["from"]}  {link["uri"]}')
+    if 'data' in step:
+      data = step['data']
+      lines.append(f'    <- data: {data["directory"]} ({data.get("data_layout")}; '
+                   f'{data.get("data_source")})')
+  return '\n'.join(lines)
+
+

@@ -1,0 +1,83 @@
+"""A local run: the pipeline on LocalDagRunner with SQLite ML Metadata, its progress on the
+console, and what it produced. runner_local.py and tools/experiment.py call `run_and_report`.
+
+Around the run: a lock, so that a second run on the same output directory refuses at once
+(pipeline/run_lock.py), and the check of cached artifacts' files before TFX reuses them
+(pipeline/artifact_check.py).
+"""
+import logging
+import os
+import sys
+
+from inspector import metadata
+from pipeline import artifact_check, configs, progress, run_lock
+
+
+def run(config: configs.PipelineConfig) -> None:
+  """Runs the pipeline (up to `config.until`); raises what a failed component raised."""
+  from tfx import v1 as tfx  # imported after logging is set up: TFX logs on import
+  from tfx.orchestration.pipeline import RunOptions
+  from pipeline.pipeline import create_pipeline
+
+  os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
+  connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+      config.metadata_path)
+  pipeline = create_pipeline(config, connection)
+  run_options = None
+  if config.until:
+    ids = [component.id for component in pipeline.components]
+    if config.until not in ids:
+      raise ValueError(f'--until {config.until}: no such component; choose one of '
+                       f'{", ".join(ids)}')
+    run_options = RunOptions(to_nodes=[config.until])
+  tfx.orchestration.LocalDagRunner().run(pipeline, run_options=run_options)
+
+
+def run_and_report(config: configs.PipelineConfig) -> int:
+  """Runs the pipeline, printing its progress and then its outputs; 0 if it succeeded."""
+  reporter = progress.setup(config.logs_dir)
+  print(f'Pipeline {config.pipeline_name}: data {config.data_dir}\n'
+        f'  artifacts under {config.pipeline_root}\n'
+        f'  ML Metadata in {config.metadata_path}\n'
+        f'  full log in {reporter.log_path}')
+  try:
+    with run_lock.hold(config.metadata_path, config.output_dir):
+      damaged = artifact_check.check(config.metadata_path)
+      if damaged and config.cache:
+        raise artifact_check.DamagedArtifactsError(artifact_check.explain(damaged))
+      try:
+        run(config)
+      finally:  # a failed run's completed components are reusable too
+        artifact_check.record(config.metadata_path, config.pipeline_name)
+  except (run_lock.RunInProgressError, artifact_check.DamagedArtifactsError) as error:
+    print(f'\nerror: {error}', file=sys.stderr)
+    return 1
+  except Exception as error:  # pylint: disable=broad-except
+    logging.getLogger('runner').error('The run failed', exc_info=True)  # to the log file
+    print(f'\nThe run failed: {type(error).__name__}: {error}\n'
+          f'(traceback and full log: {reporter.log_path})', file=sys.stderr)
+    return 1
+  ran = [c for c in reporter.finished if not c['cached']]
+  print(f'\nDone: {len(reporter.finished)} components, {len(ran)} ran, '
+        f'{len(reporter.finished) - len(ran)} reused from the cache. This run produced:')
+  store = metadata.connect(config.metadata_path)
+  outputs = metadata.run_outputs(store, config.pipeline_name,
+                                 metadata.runs(store, config.pipeline_name)[-1])
+  for output in outputs:
+    print(f'  {output.component}.{output.key} ({output.type}): {output.uri}')
+  summary = push_summary(outputs)
+  if summary:
+    print(summary)
+  return 0
+
+
+def push_summary(outputs) -> str:
+  """What the Pusher did, in a sentence."""
+  pushed = next((o for o in outputs if o.type == 'PushedModel'), None)
+  if pushed is None:
+    return ''
+  if pushed.properties.get('pushed') == 1:
+    return (f'\nThe model is served as version {pushed.properties["pushed_version"]}: '
+            f'{pushed.properties["pushed_destination"]}')
+  return ('\nNothing pushed: the Evaluator did not bless this model (its checks are printed '
+          'above and kept in its evaluation.json).')
