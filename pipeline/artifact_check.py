@@ -90,6 +90,8 @@ def record(metadata_path: str, pipeline_name: str) -> int:
 
 def damage(manifest: Dict) -> List[str]:
   """What changed in an artifact's files since its manifest was written."""
+  if not manifest['files']:  # an empty artifact (a model not pushed): nothing to lose
+    return []
   now = _files(manifest['uri']) if os.path.exists(manifest['uri']) else {}
   if not now:
     return [f'{manifest["uri"]} is gone']

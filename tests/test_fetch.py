@@ -163,6 +163,56 @@ def test_auto_falls_through_to_the_next_source_and_says_why(tmp_path, monkeypatc
   del release
 
 
+def write_recbole_wheel(release, directory, tamper=False):
+  """A wheel named and laid out as recbole 1.2.1 (metadata, the three MovieLens 100k files)
+  holding a synthetic release; its files' SHA-256, the copy a tampered wheel breaks."""
+  files = synthetic.write_recbole_100k(release, os.path.join(directory, 'files'))
+  digests, wheel = {}, os.path.join(directory, 'recbole-1.2.1-py3-none-any.whl')
+  with zipfile.ZipFile(wheel, 'w') as zipped:
+    for name in sorted(fetch.RECBOLE_SHA256):
+      with open(os.path.join(files, name), 'rb') as file:
+        content = file.read()
+      digests[name] = hashlib.sha256(content).hexdigest()
+      zipped.writestr(fetch.RECBOLE_DIR + name, content + (b'1\t1\t5\t0\n' if tamper else b''))
+    zipped.writestr('recbole-1.2.1.dist-info/METADATA',
+                    'Metadata-Version: 2.1\nName: recbole\nVersion: 1.2.1\n')
+    zipped.writestr('recbole-1.2.1.dist-info/WHEEL',
+                    'Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n'
+                    'Tag: py3-none-any\n')
+    zipped.writestr('recbole-1.2.1.dist-info/RECORD', '')
+  return digests
+
+
+def serve_pypi_from(monkeypatch, directory):
+  """pip reads packages from this directory instead of PyPI (its own options, from the
+  environment the fetcher's `pip download` inherits)."""
+  monkeypatch.setenv('PIP_NO_INDEX', '1')
+  monkeypatch.setenv('PIP_FIND_LINKS', str(directory))
+
+
+def test_auto_falls_through_grouplens_to_the_pypi_wheel_checked_file_by_file(
+    small_100k, tmp_path, monkeypatch):
+  digests = write_recbole_wheel(small_100k, str(tmp_path / 'index'))
+  monkeypatch.setattr(fetch, 'RECBOLE_SHA256', digests)
+  expect_rows(monkeypatch, '100k', {'ratings': 50, 'movies': 12, 'users': 10})
+  serve_pypi_from(monkeypatch, tmp_path / 'index')
+  monkeypatch.setattr(fetch, 'GROUPLENS', f'file://{tmp_path}/nowhere/')
+  monkeypatch.setattr(fetch, 'DEFAULT_TFDS_DIR', str(tmp_path / 'no-tfds'))
+  said = []
+  manifest = fetch.fetch(str(tmp_path / 'dest'), say=said.append)
+  assert manifest['source'] == 'PyPI: the MovieLens 100k copy inside recbole==1.2.1'
+  assert manifest['layout'] == 'recbole-100k' and manifest['rows']['ratings'] == 50
+  assert any('GroupLens' in line and 'unreachable' in line for line in said)
+  assert any(line.startswith('Fetching MovieLens 100k from the copy inside recbole==1.2.1')
+             for line in said)
+  # A wheel whose files differ from the registered ones is refused, and nothing is kept.
+  write_recbole_wheel(small_100k, str(tmp_path / 'tampered'), tamper=True)
+  serve_pypi_from(monkeypatch, tmp_path / 'tampered')
+  with pytest.raises(fetch.FetchError, match='does not have the expected SHA-256'):
+    fetch.fetch(str(tmp_path / 'dest2'), source='pypi', say=said.append)
+  assert not os.path.exists(tmp_path / 'dest2')
+
+
 @pytest.mark.parametrize('entry', ['../escaped.dat', '/tmp/absolute-escape.dat',
                                    'ml-1m/../../ratings.dat', 'link'])
 def test_a_zip_with_entries_outside_its_folder_is_refused_writing_nothing(entry, tmp_path,

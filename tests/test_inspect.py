@@ -200,4 +200,5 @@ def test_html_in_titles_and_user_fields_shows_as_text_and_never_runs(store, tmp_
   assert 'data-pwned' not in dom and 'data-images="0 images, 0 broken"' in dom
   assert '<script>alert(1)</script>' not in dom and '<img src="x"' not in dom
   assert html.escape(synthetic.SCRIPT_TITLE, quote=False) in dom  # shown, as text
-  assert html.escape(synthetic.IMG_OCCUPATION, quote=False) in dom
+  # (TFDV's anomaly description quotes the value with backslashes before its quotes)
+  assert html.escape(synthetic.IMG_OCCUPATION.replace('"', '\\"'), quote=False) in dom
