@@ -11,22 +11,33 @@ from typing import Any, Dict, List, Tuple
 OPTIMIZERS = ('adagrad', 'adam')
 
 
+def _setting(default=dataclasses.MISSING, help_text: str = ''):
+  """A training setting; its help text is the command-line flag's (pipeline/configs.py)."""
+  return dataclasses.field(default=default, metadata={'help': help_text})
+
+
 @dataclasses.dataclass
 class TrainingConfig:
-  layer_sizes: List[int]
-  embedding_dim: int = 32
-  epochs: int = 300
-  batch_size: int = 2048
-  optimizer: str = 'adagrad'  # adagrad or adam
-  learning_rate: float = 0.1
-  validation_freq: int = 5  # epochs between validations over the whole catalog
-  temperature: float = 1.0
-  logq_correction: bool = False  # subtract log(sampling probability) of in-batch negatives
-  remove_accidental_hits: bool = False
-  unique_candidates: bool = False  # one softmax column per distinct title of a batch
-  movie_features: bool = False  # genres and release year in the candidate tower
-  seed: int = 42
-  top_ks: Tuple[int, ...] = (1, 5, 10, 50, 100)
+  """Every training setting, declared once: the model reads the values, the runners make a
+  flag of each setting that has help text."""
+  layer_sizes: List[int] = _setting(
+      help_text='dense layers of both towers, e.g. 128,64,32 (ReLU on all but the last)')
+  embedding_dim: int = _setting(32, 'width of the user, timestamp, title and word embeddings')
+  epochs: int = _setting(300, 'training epochs')
+  batch_size: int = _setting(2048, 'training batch size (and in-batch negatives per query)')
+  optimizer: str = _setting('adagrad', 'adagrad or adam')
+  learning_rate: float = _setting(0.1, "the optimizer's learning rate")
+  validation_freq: int = _setting(5, 'epochs between validations over the whole catalog')
+  temperature: float = _setting(1.0, 'divides the scores of the in-batch softmax')
+  logq_correction: bool = _setting(
+      False, "subtract each in-batch candidate's log sampling probability")
+  remove_accidental_hits: bool = _setting(
+      False, 'do not count the same title elsewhere in a batch as negative')
+  unique_candidates: bool = _setting(False, 'one softmax column per distinct title of a batch')
+  movie_features: bool = _setting(
+      False, "add the movie's genres and release year to the candidate tower")
+  seed: int = _setting(42, 'random seed of initialisation and shuffling')
+  top_ks: Tuple[int, ...] = (1, 5, 10, 50, 100)  # the K of every top-K figure (no flag)
 
   def __post_init__(self):
     if self.optimizer not in OPTIMIZERS:

@@ -80,7 +80,7 @@ def run_fn(fn_args) -> None:
               f'{len(eval_[f.MOVIE_TITLE]):,}', f'{len(vocabularies.titles):,}',
               ', '.join(f'{k}={v}' for k, v in config.to_json_dict().items()
                         if k not in ('layer_sizes', 'top_ks')))
-  trainer = training.Trainer(config, vocabularies, train, eval_, log_dir=fn_args.model_run_dir)
+  trainer = training.TwoTowerFit(config, vocabularies, train, eval_, log_dir=fn_args.model_run_dir)
   history = trainer.fit()
   baseline = trainer.popularity_baseline()
   final = history[-1]['val_top_k']
@@ -103,7 +103,7 @@ def run_fn(fn_args) -> None:
 
 
 def export(serving_dir: str, model_run_dir: str, tft_output: tft.TFTransformOutput,
-           trainer: training.Trainer, k: int) -> None:
+           trainer: training.TwoTowerFit, k: int) -> None:
   """Saves the served model (modules/serving.py) and, beside it, the candidate tower; then
   loads the saved model back and checks it against the trained one (export_check.json)."""
   model = serving.QueryModel(tft_output, trainer.query_tower, trainer.vocabularies.titles,

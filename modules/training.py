@@ -51,7 +51,7 @@ class Vocabularies:
 class Progress(tf.keras.callbacks.Callback):
   """Validates every `validation_freq` epochs and reports progress a person can follow."""
 
-  def __init__(self, trainer: 'Trainer', report_every_seconds: float = 15.0):
+  def __init__(self, trainer: 'TwoTowerFit', report_every_seconds: float = 15.0):
     super().__init__()
     self.trainer = trainer
     self.report_every = report_every_seconds
@@ -85,7 +85,7 @@ def _duration(seconds: float) -> str:
   return f'{minutes}m{seconds:02d}s' if minutes else f'{seconds}s'
 
 
-class Trainer:
+class TwoTowerFit:
   """Builds the towers for a configuration and trains them on in-memory examples."""
 
   def __init__(self, config: TrainingConfig, vocabularies: Vocabularies,
@@ -95,15 +95,10 @@ class Trainer:
     self.vocabularies = vocabularies
     self.train_data, self.eval_data = train, eval_
     tf.keras.utils.set_random_seed(config.seed)
-    model_config = m.ModelConfig(
-        layer_sizes=list(config.layer_sizes), embedding_dim=config.embedding_dim,
-        temperature=config.temperature, logq_correction=config.logq_correction,
-        remove_accidental_hits=config.remove_accidental_hits,
-        unique_candidates=config.unique_candidates, movie_features=config.movie_features)
     self.query_tower = m.QueryTower(vocabularies.num_users, vocabularies.num_timestamp_buckets,
-                                    model_config, name='query_tower')
+                                    config, name='query_tower')
     self.candidate_tower = m.CandidateTower(vocabularies.titles, vocabularies.title_tokens,
-                                            model_config, vocabularies.title_genres,
+                                            config, vocabularies.title_genres,
                                             name='candidate_tower')
     train_title_index = self._catalog_index(train[f.MOVIE_TITLE])
     # Training ratings of each catalog title (its share is its sampling probability).
@@ -111,7 +106,7 @@ class Trainer:
     # Index 0 of the title lookup is "unknown title": it never occurs in training.
     log_probability = np.log(np.maximum(np.concatenate([[0], self.title_counts]), 1)
                              / self.title_counts.sum()).astype(np.float32)
-    self.model = m.TwoTowerModel(self.query_tower, self.candidate_tower, model_config,
+    self.model = m.TwoTowerModel(self.query_tower, self.candidate_tower, config,
                                  title_log_probability=tf.constant(log_probability))
     # Several steps per call from Keras' loop into the graph: less Python per step.
     self.model.compile(optimizer=self._optimizer(), steps_per_execution=STEPS_PER_EXECUTION)

@@ -76,7 +76,7 @@ def module_paths(compiled):
 def test_every_module_path_in_the_spec_imports(compiled):
   paths = module_paths(compiled)
   assert {'modules.trainer.run_fn', 'modules.preprocessing.preprocessing_fn',
-          'components.trainer.Executor', 'components.evaluator.executor.Executor',
+          'components.catalog_trainer.Executor', 'components.evaluator.executor.Executor',
           'components.pusher.Executor'} <= paths
   for path in paths:
     module, attribute = path.rsplit('.', 1)

@@ -6,6 +6,7 @@ import tensorflow_recommenders as tfrs
 
 from modules import features as f
 from modules import model as m
+from modules.hparams import TrainingConfig
 
 TITLES = ['Toy Story (1995)', 'Heat (1995)', "Schindler's List (1993)", '!!!']
 TOKENS = ['toy', 'story', '1995', 'heat', 'schindlers', 'list', '1993']
@@ -27,7 +28,7 @@ def batch(titles, candidate):
 
 @pytest.mark.parametrize('layer_sizes', [[32], [64, 32], [128, 64, 32]])
 def test_towers_embed_into_the_last_layer_width(layer_sizes):
-  query, candidate = towers(m.ModelConfig(layer_sizes=layer_sizes))
+  query, candidate = towers(TrainingConfig(layer_sizes=layer_sizes))
   features = batch(TITLES, candidate)
   assert query(features).shape == (4, layer_sizes[-1])
   embeddings = candidate(tf.constant(TITLES + ['Unknown Movie (2001)']))
@@ -36,14 +37,14 @@ def test_towers_embed_into_the_last_layer_width(layer_sizes):
 
 
 def test_training_lookup_by_index_embeds_as_the_string_path():
-  _, candidate = towers(m.ModelConfig(layer_sizes=[64, 32]))
+  _, candidate = towers(TrainingConfig(layer_sizes=[64, 32]))
   by_string = candidate(tf.constant(TITLES)).numpy()
   by_index = candidate.embed_indices(candidate.title_lookup(tf.constant(TITLES))).numpy()
   np.testing.assert_allclose(by_index, by_string, rtol=1e-5, atol=1e-6)
 
 
 def test_movie_features_add_genres_and_release_year():
-  config = m.ModelConfig(layer_sizes=[16], movie_features=True)
+  config = TrainingConfig(layer_sizes=[16], movie_features=True)
   candidate = m.CandidateTower(TITLES, TOKENS, config, title_genres=[[3, 4], [0, 5], [7], []])
   by_string = candidate(tf.constant(TITLES)).numpy()
   by_index = candidate.embed_indices(candidate.title_lookup(tf.constant(TITLES))).numpy()
@@ -67,7 +68,7 @@ def test_relu_on_every_layer_but_the_last():
 
 
 def test_sparse_loss_equals_tfrs_retrieval_loss():
-  config = m.ModelConfig(layer_sizes=[16])
+  config = TrainingConfig(layer_sizes=[16])
   query, candidate = towers(config)
   model = m.TwoTowerModel(query, candidate, config)
   features = batch(TITLES[:3] * 3, candidate)
@@ -78,11 +79,11 @@ def test_sparse_loss_equals_tfrs_retrieval_loss():
 
 
 def test_logq_correction_and_accidental_hits_change_the_logits_as_defined():
-  config = m.ModelConfig(layer_sizes=[8], logq_correction=True, remove_accidental_hits=True)
+  config = TrainingConfig(layer_sizes=[8], logq_correction=True, remove_accidental_hits=True)
   query, candidate = towers(config)
   log_probability = tf.constant(np.log([1e-9, 0.5, 0.3, 0.1, 0.1]), tf.float32)
   model = m.TwoTowerModel(query, candidate, config, title_log_probability=log_probability)
-  plain = m.TwoTowerModel(query, candidate, m.ModelConfig(layer_sizes=[8]))
+  plain = m.TwoTowerModel(query, candidate, TrainingConfig(layer_sizes=[8]))
   titles = [TITLES[0], TITLES[1], TITLES[0]]
   features = batch(titles, candidate)
   corrected = model.in_batch_logits(features, training=False)[0].numpy()
@@ -95,10 +96,10 @@ def test_logq_correction_and_accidental_hits_change_the_logits_as_defined():
 
 
 def test_unique_candidates_give_one_column_per_distinct_title():
-  config = m.ModelConfig(layer_sizes=[8], unique_candidates=True)
+  config = TrainingConfig(layer_sizes=[8], unique_candidates=True)
   query, candidate = towers(config)
   model = m.TwoTowerModel(query, candidate, config)
-  plain = m.TwoTowerModel(query, candidate, m.ModelConfig(layer_sizes=[8]))
+  plain = m.TwoTowerModel(query, candidate, TrainingConfig(layer_sizes=[8]))
   distinct = batch(TITLES, candidate)  # all titles differ: the same softmax as plain
   assert float(model.compute_loss_value(distinct, False)) == pytest.approx(
       float(plain.compute_loss_value(distinct, False)), rel=1e-5)
