@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Tuple
 
 
 OPTIMIZERS = ('adagrad', 'adam')
+INPUT_MODES = ('auto', 'memory', 'stream')
 
 
 def _setting(default=dataclasses.MISSING, help_text: str = ''):
@@ -37,13 +38,28 @@ class TrainingConfig:
   movie_features: bool = _setting(
       False, "add the movie's genres and release year to the candidate tower")
   seed: int = _setting(42, 'random seed of initialisation and shuffling')
+  validation_sample: int = _setting(
+      100_000, 'held-out ratings scored at each validation: a fixed, seeded sample of the '
+      'eval split when it is larger (0: all of it); the Evaluator scores every one')
+  input_mode: str = _setting(
+      'auto', "'memory' (the examples as arrays, shuffled by row), 'stream' (read from the "
+      "TFRecords each epoch, shuffled by file and in a bounded buffer) or 'auto': memory "
+      'when they fit --memory-budget-mb')
+  memory_budget_mb: int = _setting(4096, 'the most the in-memory training input may take')
+  shuffle_buffer: int = _setting(200_000, 'examples in the streaming input\'s shuffle buffer')
   top_ks: Tuple[int, ...] = (1, 5, 10, 50, 100)  # the K of every top-K figure (no flag)
 
   def __post_init__(self):
     if self.optimizer not in OPTIMIZERS:
       raise ValueError(f'unknown optimizer {self.optimizer!r}; choose one of '
                        f'{", ".join(OPTIMIZERS)}')
-    for name in ('epochs', 'batch_size', 'embedding_dim', 'validation_freq'):
+    if self.input_mode not in INPUT_MODES:
+      raise ValueError(f'unknown input mode {self.input_mode!r}; choose one of '
+                       f'{", ".join(INPUT_MODES)}')
+    if self.validation_sample < 0:
+      raise ValueError(f'validation_sample must be 0 (all) or more, not {self.validation_sample}')
+    for name in ('epochs', 'batch_size', 'embedding_dim', 'validation_freq', 'memory_budget_mb',
+                 'shuffle_buffer'):
       if getattr(self, name) < 1:
         raise ValueError(f'{name} must be at least 1, not {getattr(self, name)}')
     if not self.layer_sizes or min(self.layer_sizes) < 1:

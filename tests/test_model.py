@@ -107,3 +107,28 @@ def test_unique_candidates_give_one_column_per_distinct_title():
                                          training=False)
   assert logits.shape == (3, 2) and labels.numpy().tolist() == [0, 1, 0]
 
+
+
+def test_the_training_input_is_in_memory_when_it_fits_the_budget_and_streamed_when_not():
+  from modules import training
+  config = TrainingConfig(layer_sizes=[8], memory_budget_mb=100)
+  fits = 100 * 2**20 // training.BYTES_PER_EXAMPLE_IN_MEMORY
+  assert training.choose_input_mode(config, fits) == 'memory'
+  assert training.choose_input_mode(config, fits + 1) == 'stream'
+  assert training.choose_input_mode(TrainingConfig(layer_sizes=[8], input_mode='stream'),
+                                    10) == 'stream'
+  assert training.choose_input_mode(TrainingConfig(layer_sizes=[8], input_mode='memory',
+                                                   memory_budget_mb=1), 10**9) == 'memory'
+  # MovieLens 25M's 20 million training ratings fit the default budget.
+  assert training.choose_input_mode(TrainingConfig(layer_sizes=[8]), 20_000_000) == 'memory'
+
+
+def test_validation_samples_a_fixed_seeded_subset_in_order():
+  from modules import training
+  columns = {'a': np.arange(1000), 'b': np.arange(1000) * 2}
+  sample = training.sample_rows(columns, 100, seed=7)
+  assert len(sample['a']) == 100 and (np.diff(sample['a']) > 0).all()
+  assert (sample['b'] == sample['a'] * 2).all()
+  assert (training.sample_rows(columns, 100, seed=7)['a'] == sample['a']).all()
+  assert training.sample_rows(columns, 0, seed=7) is columns
+  assert training.sample_rows(columns, 5000, seed=7) is columns
