@@ -119,10 +119,13 @@ def _truth_and_seen(model: ServedModel, data: EvalData):
   for user, index in zip(data.train_user_id.tolist(), seen_index.tolist()):
     if index >= 0:
       by_user.setdefault(user, []).append(index)
+  # One array per user, shared by all of that user's eval ratings (not one copy per rating:
+  # at 25M that would be gigabytes).
+  arrays = {user: np.array(indexes, np.int64) for user, indexes in by_user.items()}
   empty = np.zeros(0, np.int64)
   seen = np.empty(len(truth), dtype=object)
-  seen[:] = [np.array(by_user[user]) if user in by_user else empty
-             for user in data.user_id.tolist()]
+  for row, user in enumerate(data.user_id.tolist()):  # (a list assigned at once would be
+    seen[row] = arrays.get(user, empty)               # stacked when all lengths are equal)
   return truth, seen
 
 
