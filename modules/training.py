@@ -121,6 +121,13 @@ def _duration(seconds: float) -> str:
   return f'{minutes}m{seconds:02d}s' if minutes else f'{seconds}s'
 
 
+def training_device(gpus: Optional[Sequence] = None) -> str:
+  """The device the Trainer runs its steps on: the first GPU TensorFlow sees, else the CPU.
+  (`gpus`: logical devices, TensorFlow's own list when None.)"""
+  gpus = tf.config.list_logical_devices('GPU') if gpus is None else gpus
+  return gpus[0].name if gpus else '/CPU:0'
+
+
 def sample_rows(columns: Dict[str, np.ndarray], size: int, seed: int) -> Dict[str, np.ndarray]:
   """A fixed, seeded sample of `size` rows (in their order), or every row when size is 0
   or not smaller."""
@@ -283,6 +290,9 @@ class TwoTowerFit:
   def fit(self) -> List[Dict]:
     progress = Progress(self)
     steps = math.ceil(self.num_train / self.config.batch_size) if self.streamed else None
-    self.model.fit(self.dataset(), epochs=self.config.epochs, steps_per_epoch=steps,
-                   callbacks=[progress], verbose=0)
+    device = training_device()
+    logger.info('Training on %s', device if device != '/CPU:0' else 'the CPU (no GPU visible)')
+    with tf.device(device):
+      self.model.fit(self.dataset(), epochs=self.config.epochs, steps_per_epoch=steps,
+                     callbacks=[progress], verbose=0)
     return progress.history

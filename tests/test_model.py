@@ -132,3 +132,15 @@ def test_validation_samples_a_fixed_seeded_subset_in_order():
   assert (training.sample_rows(columns, 100, seed=7)['a'] == sample['a']).all()
   assert training.sample_rows(columns, 0, seed=7) is columns
   assert training.sample_rows(columns, 5000, seed=7) is columns
+
+
+def test_the_trainer_runs_on_the_first_gpu_tensorflow_sees_and_else_on_the_cpu():
+  from modules import training
+
+  class Device:  # what tf.config.list_logical_devices returns, by name
+    def __init__(self, name):
+      self.name = name
+
+  assert training.training_device([Device('/device:GPU:0'), Device('/device:GPU:1')]) == (
+      '/device:GPU:0')
+  assert training.training_device([]) == '/CPU:0'
