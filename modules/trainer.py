@@ -92,12 +92,15 @@ def run_fn(fn_args) -> None:
   history = trainer.fit()
   trained = time.monotonic()
   baseline = trainer.popularity_baseline()
-  final = history[-1]['val_top_k']
+  # The towers are the best validated epoch's when early stopping restored them.
+  best = trainer.best_epoch or history[-1]['epoch']
+  final = next(e['val_top_k'] for e in history if e['epoch'] == best)
   logger.info('Validation top-100 accuracy %.4f; most-popular baseline %.4f on the same '
               'ratings', final['100'], baseline['100'])
 
   report = {'config': config.to_json_dict(), 'history': history,
-            'final_val_top_k': final, 'popularity_baseline_top_k': baseline,
+            'final_val_top_k': final, 'best_epoch': best,
+            'popularity_baseline_top_k': baseline,
             'num_train': trainer.num_train, 'num_eval': trainer.num_eval,
             'num_validation': len(trainer.eval_true_index),
             'input_mode': 'stream' if trainer.streamed else 'memory',

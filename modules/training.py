@@ -85,13 +85,20 @@ class Vocabularies:
 
 
 class Progress(tf.keras.callbacks.Callback):
-  """Validates every `validation_freq` epochs and reports progress a person can follow."""
+  """Validates every `validation_freq` epochs and reports progress a person can follow.
+
+  With `patience` P > 0 it stops after P validations in a row without a better top-100 and
+  restores the towers' weights of the best validated epoch (`best_epoch`): the epochs a
+  release needs differ with its size, and a model past its best overfits.
+  """
 
   def __init__(self, trainer: 'TwoTowerFit', report_every_seconds: float = 15.0):
     super().__init__()
     self.trainer = trainer
     self.report_every = report_every_seconds
     self.history: List[Dict] = []
+    self.best_epoch, self.best_top100, self.best_weights = None, -1.0, None
+    self.stale = 0  # validations since the best
 
   def on_train_begin(self, logs=None):
     self.started = self.last_report = time.monotonic()
@@ -103,6 +110,7 @@ class Progress(tf.keras.callbacks.Callback):
              'seconds': time.monotonic() - self.started}
     if done % config.validation_freq == 0 or done == config.epochs:
       entry['val_top_k'] = self.trainer.validate()
+      self._keep_best(done, entry['val_top_k']['100'])
     self.trainer.write_summaries(done, entry)  # the loss of every epoch, validation when run
     self.history.append(entry)
     now = time.monotonic()
@@ -114,6 +122,29 @@ class Progress(tf.keras.callbacks.Callback):
                    if latest and '100' in latest['val_top_k'] else '')
       logger.info('epoch %d/%d: loss %.1f%s, %s left', done, config.epochs, entry['loss'],
                   validated, _duration(left))
+
+
+  def _keep_best(self, epoch: int, top100: float) -> None:
+    patience = self.trainer.config.patience
+    if not patience:
+      return
+    if top100 > self.best_top100:
+      self.best_epoch, self.best_top100, self.stale = epoch, top100, 0
+      self.best_weights = self.model.get_weights()
+      return
+    self.stale += 1
+    if self.stale >= patience:
+      logger.info('Stopping at epoch %d: validation top-100 %.4f has not beaten epoch %d\'s '
+                  '%.4f for %d validations', epoch, top100, self.best_epoch,
+                  self.best_top100, self.stale)
+      self.model.stop_training = True
+
+  def on_train_end(self, logs=None):
+    last = next((e['epoch'] for e in reversed(self.history) if 'val_top_k' in e), None)
+    if self.best_weights is not None and last != self.best_epoch:
+      self.model.set_weights(self.best_weights)
+      logger.info('Restored the towers of epoch %d (validation top-100 %.4f)',
+                  self.best_epoch, self.best_top100)
 
 
 def _duration(seconds: float) -> str:
@@ -176,6 +207,7 @@ class TwoTowerFit:
     self.eval_data = sample_rows(eval_, config.validation_sample, config.seed)
     self.eval_true_index = self._catalog_index(self.eval_data[f.MOVIE_TITLE])
     self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
+    self.best_epoch: Optional[int] = None  # set by fit() when early stopping restored it
 
   def _optimizer(self) -> tf.keras.optimizers.Optimizer:
     optimizers = {'adagrad': tf.keras.optimizers.Adagrad, 'adam': tf.keras.optimizers.Adam}
@@ -295,4 +327,5 @@ class TwoTowerFit:
     with tf.device(device):
       self.model.fit(self.dataset(), epochs=self.config.epochs, steps_per_epoch=steps,
                      callbacks=[progress], verbose=0)
+    self.best_epoch = progress.best_epoch
     return progress.history

@@ -144,3 +144,43 @@ def test_the_trainer_runs_on_the_first_gpu_tensorflow_sees_and_else_on_the_cpu()
   assert training.training_device([Device('/device:GPU:0'), Device('/device:GPU:1')]) == (
       '/device:GPU:0')
   assert training.training_device([]) == '/CPU:0'
+
+
+class ScriptedTrainer:
+  """What Progress calls on a trainer, with validation figures given in advance."""
+
+  def __init__(self, figures, patience):
+    self.config = TrainingConfig(layer_sizes=[1], epochs=len(figures), validation_freq=1,
+                                 patience=patience)
+    self.figures = iter(figures)
+
+  def validate(self):
+    return {'100': next(self.figures)}
+
+  def write_summaries(self, epoch, entry):
+    pass
+
+
+class WeightsByEpoch(tf.keras.callbacks.Callback):
+  def __init__(self):
+    super().__init__()
+    self.weights = {}
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.weights[epoch + 1] = self.model.get_weights()
+
+
+@pytest.mark.parametrize('patience, epochs_run, kept', [(1, 3, 2), (2, 4, 2), (0, 5, 5)])
+def test_early_stopping_stops_after_patience_and_keeps_the_best_epochs_weights(
+    patience, epochs_run, kept):
+  from modules import training
+  figures = [0.30, 0.50, 0.40, 0.45, 0.60]  # epoch 2 is the best until epoch 5
+  model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+  model.compile(optimizer=tf.keras.optimizers.SGD(0.1), loss='mse')
+  progress, seen = training.Progress(ScriptedTrainer(figures, patience)), WeightsByEpoch()
+  model.fit(np.random.default_rng(0).normal(size=(64, 3)), np.ones(64), epochs=len(figures),
+            verbose=0, callbacks=[seen, progress])
+  assert len(progress.history) == epochs_run
+  assert progress.best_epoch == (kept if patience else None)
+  for now, then in zip(model.get_weights(), seen.weights[kept]):
+    np.testing.assert_array_equal(now, then)
