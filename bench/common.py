@@ -12,20 +12,22 @@ from pipeline import configs, names  # noqa: E402
 
 
 def latest_training_inputs(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
-                           pipeline_name: str = names.PIPELINE_NAME):
-  """(tft_output, vocabularies, train, eval) from the newest run that has a Transform output.
+                           pipeline_name: str = names.PIPELINE_NAME, input_mode: str = 'memory'):
+  """(tft_output, vocabularies, train, eval) from the newest run that has a Transform output;
+  train in memory, or TrainFiles to stream with input_mode='stream'.
 
   Run `make run` (or runner_local.py) first.
   """
   import tensorflow_transform as tft
-  from modules import trainer
+  from modules import hparams, trainer
   outputs = _latest_outputs(output_dir, pipeline_name, 'Transform.transform_graph')
   tft_output = tft.TFTransformOutput(outputs['Transform.transform_graph'])
   examples = outputs['Transform.transformed_examples']
   catalog = outputs['MovieLensExampleGen.catalog']
   return (tft_output,) + trainer.load_inputs(
       tft_output, [os.path.join(examples, 'Split-train', '*')],
-      [os.path.join(examples, 'Split-eval', '*')], os.path.join(catalog, 'Split-catalog', '*'))
+      [os.path.join(examples, 'Split-eval', '*')], os.path.join(catalog, 'Split-catalog', '*'),
+      hparams.preset(hparams.DEFAULT_PRESET, input_mode=input_mode))
 
 
 def _latest_outputs(output_dir: str, pipeline_name: str, needed: str):

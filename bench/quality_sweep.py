@@ -33,7 +33,7 @@ def main() -> None:
   rows = []
   for flags in args.configurations:
     config = parse(flags)
-    trainer = training.Trainer(config, vocabularies, train, eval_)
+    trainer = training.TwoTowerFit(config, vocabularies, train, eval_)
     start = time.monotonic()
     history = trainer.fit()
     seconds = time.monotonic() - start

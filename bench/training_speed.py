@@ -66,7 +66,7 @@ class StopAtTarget(tf.keras.callbacks.Callback):
 
 def our_time_to_quality(vocabularies, train, eval_, max_epochs: int):
   config = hparams.preset('recommended', epochs=max_epochs, validation_freq=1)
-  trainer = training.Trainer(config, vocabularies, train, eval_)
+  trainer = training.TwoTowerFit(config, vocabularies, train, eval_)
   dataset = trainer.dataset()
   start = time.monotonic()
   for epoch in range(1, max_epochs + 1):
@@ -93,7 +93,7 @@ def main() -> None:
   cached_train, cached_test = tutorial_model.datasets(raw_train, raw_eval)
   paths = {'tutorial code (TFRS)': lambda: tutorial.fit(cached_train, epochs=1, verbose=0)}
   for name in ('tutorial', 'recommended'):
-    trainer = training.Trainer(hparams.preset(name), vocabularies, train, eval_)
+    trainer = training.TwoTowerFit(hparams.preset(name), vocabularies, train, eval_)
     paths[f'ours, {name} preset'] = functools.partial(
         trainer.model.fit, trainer.dataset(), epochs=1, verbose=0)
   per_epoch = seconds_per_epoch(paths, args.epochs)

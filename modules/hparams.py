@@ -9,30 +9,62 @@ from typing import Any, Dict, List, Tuple
 
 
 OPTIMIZERS = ('adagrad', 'adam')
+INPUT_MODES = ('auto', 'memory', 'stream')
+
+
+def _setting(default=dataclasses.MISSING, help_text: str = ''):
+  """A training setting; its help text is the command-line flag's (pipeline/configs.py)."""
+  return dataclasses.field(default=default, metadata={'help': help_text})
 
 
 @dataclasses.dataclass
 class TrainingConfig:
-  layer_sizes: List[int]
-  embedding_dim: int = 32
-  epochs: int = 300
-  batch_size: int = 2048
-  optimizer: str = 'adagrad'  # adagrad or adam
-  learning_rate: float = 0.1
-  validation_freq: int = 5  # epochs between validations over the whole catalog
-  temperature: float = 1.0
-  logq_correction: bool = False  # subtract log(sampling probability) of in-batch negatives
-  remove_accidental_hits: bool = False
-  unique_candidates: bool = False  # one softmax column per distinct title of a batch
-  movie_features: bool = False  # genres and release year in the candidate tower
-  seed: int = 42
-  top_ks: Tuple[int, ...] = (1, 5, 10, 50, 100)
+  """Every training setting, declared once: the model reads the values, the runners make a
+  flag of each setting that has help text."""
+  layer_sizes: List[int] = _setting(
+      help_text='dense layers of both towers, e.g. 128,64,32 (ReLU on all but the last)')
+  embedding_dim: int = _setting(32, 'width of the user, timestamp, title and word embeddings')
+  epochs: int = _setting(300, 'training epochs')
+  batch_size: int = _setting(2048, 'training batch size (and in-batch negatives per query)')
+  optimizer: str = _setting('adagrad', 'adagrad or adam')
+  learning_rate: float = _setting(0.1, "the optimizer's learning rate")
+  validation_freq: int = _setting(5, 'epochs between validations over the whole catalog')
+  temperature: float = _setting(1.0, 'divides the scores of the in-batch softmax')
+  logq_correction: bool = _setting(
+      False, "subtract each in-batch candidate's log sampling probability")
+  remove_accidental_hits: bool = _setting(
+      False, 'do not count the same title elsewhere in a batch as negative')
+  unique_candidates: bool = _setting(False, 'one softmax column per distinct title of a batch')
+  movie_features: bool = _setting(
+      False, "add the movie's genres and release year to the candidate tower")
+  seed: int = _setting(42, 'random seed of initialisation and shuffling')
+  patience: int = _setting(
+      0, 'stop after this many validations in a row without a better top-100 and keep the '
+      'best validated epoch\'s towers (0: train every epoch, keep the last)')
+  validation_sample: int = _setting(
+      100_000, 'held-out ratings scored at each validation: a fixed, seeded sample of the '
+      'eval split when it is larger (0: all of it); the Evaluator scores every one')
+  input_mode: str = _setting(
+      'auto', "'memory' (the examples as arrays, shuffled by row), 'stream' (read from the "
+      "TFRecords each epoch, shuffled by file and in a bounded buffer) or 'auto': memory "
+      'when they fit --memory-budget-mb')
+  memory_budget_mb: int = _setting(4096, 'the most the in-memory training input may take')
+  shuffle_buffer: int = _setting(200_000, 'examples in the streaming input\'s shuffle buffer')
+  top_ks: Tuple[int, ...] = (1, 5, 10, 50, 100)  # the K of every top-K figure (no flag)
 
   def __post_init__(self):
     if self.optimizer not in OPTIMIZERS:
       raise ValueError(f'unknown optimizer {self.optimizer!r}; choose one of '
                        f'{", ".join(OPTIMIZERS)}')
-    for name in ('epochs', 'batch_size', 'embedding_dim', 'validation_freq'):
+    if self.input_mode not in INPUT_MODES:
+      raise ValueError(f'unknown input mode {self.input_mode!r}; choose one of '
+                       f'{", ".join(INPUT_MODES)}')
+    if self.patience < 0:
+      raise ValueError(f'patience must be 0 (off) or more, not {self.patience}')
+    if self.validation_sample < 0:
+      raise ValueError(f'validation_sample must be 0 (all) or more, not {self.validation_sample}')
+    for name in ('epochs', 'batch_size', 'embedding_dim', 'validation_freq', 'memory_budget_mb',
+                 'shuffle_buffer'):
       if getattr(self, name) < 1:
         raise ValueError(f'{name} must be at least 1, not {getattr(self, name)}')
     if not self.layer_sizes or min(self.layer_sizes) < 1:
@@ -55,9 +87,11 @@ class TrainingConfig:
 PRESETS = {
     'tutorial': TrainingConfig(layer_sizes=[64, 32]),
     # README, "Quality": each departure from the tutorial measured on MovieLens 100k.
+    # Early stopping (patience 1 of validations every 5 epochs) keeps the best validated
+    # towers: on 100k that is the 20th epoch; larger releases peak earlier (docs/model.md).
     'recommended': TrainingConfig(layer_sizes=[128, 64, 32], epochs=20, optimizer='adam',
                                   learning_rate=0.002, logq_correction=True,
-                                  movie_features=True),
+                                  movie_features=True, patience=1),
 }
 DEFAULT_PRESET = 'recommended'
 

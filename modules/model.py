@@ -10,7 +10,6 @@ builds: the same loss, a fraction of the cost. Optional, for quality: a temperat
 sampling-probability (logQ) correction of popular candidates, and removal of accidental
 hits (the same title elsewhere in the batch is not a negative).
 """
-import dataclasses
 import re
 from typing import Dict, List, Optional, Sequence
 
@@ -18,17 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from modules import features as f
-
-
-@dataclasses.dataclass
-class ModelConfig:
-  layer_sizes: Sequence[int] = (64, 32)
-  embedding_dim: int = 32
-  temperature: float = 1.0
-  logq_correction: bool = False
-  remove_accidental_hits: bool = False
-  unique_candidates: bool = False
-  movie_features: bool = False  # genres and release year in the candidate tower
+from modules.hparams import TrainingConfig
 
 
 def dense_stack(layer_sizes: Sequence[int], name: str) -> tf.keras.Sequential:
@@ -41,7 +30,7 @@ def dense_stack(layer_sizes: Sequence[int], name: str) -> tf.keras.Sequential:
 class QueryTower(tf.keras.Model):
   """Transformed query features (user index, timestamp bucket and z-score) to an embedding."""
 
-  def __init__(self, num_users: int, num_timestamp_buckets: int, config: ModelConfig,
+  def __init__(self, num_users: int, num_timestamp_buckets: int, config: TrainingConfig,
                **kwargs):
     super().__init__(**kwargs)
     self.user_embedding = tf.keras.layers.Embedding(num_users, config.embedding_dim)
@@ -76,7 +65,7 @@ class CandidateTower(tf.keras.Model):
   words from a table built once, so that a training step runs no string operations.
   """
 
-  def __init__(self, titles: Sequence[str], title_tokens: Sequence[str], config: ModelConfig,
+  def __init__(self, titles: Sequence[str], title_tokens: Sequence[str], config: TrainingConfig,
                title_genres: Optional[Sequence[Sequence[int]]] = None, **kwargs):
     super().__init__(**kwargs)
     self.movie_features = config.movie_features
@@ -134,7 +123,7 @@ class TwoTowerModel(tf.keras.Model):
   """Both towers and the in-batch softmax loss; `catalog_titles` are the candidates."""
 
   def __init__(self, query_tower: QueryTower, candidate_tower: CandidateTower,
-               config: ModelConfig, title_log_probability: Optional[tf.Tensor] = None,
+               config: TrainingConfig, title_log_probability: Optional[tf.Tensor] = None,
                **kwargs):
     """
     Args:

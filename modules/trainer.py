@@ -17,6 +17,7 @@ catalog, and leaves behind:
 import json
 import logging
 import os
+import time
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -54,11 +55,14 @@ def read_catalog(file_pattern: str) -> Tuple[List[str], List[List[int]]]:
 
 
 def load_inputs(tft_output: tft.TFTransformOutput, train_files: List[str],
-                eval_files: List[str], catalog_files: str):
-  """Vocabularies, training and eval examples: all the Trainer reads."""
+                eval_files: List[str], catalog_files: str, config: hparams.TrainingConfig):
+  """Vocabularies, the training examples (in memory or to stream, by their number and the
+  configuration) and the eval examples: all the Trainer reads."""
   spec = tft_output.transformed_feature_spec()
   titles, title_genres = read_catalog(catalog_files)
-  train = training.load_transformed(train_files, spec)
+  mode = training.choose_input_mode(config, training.count_examples(train_files))
+  train = (training.load_transformed(train_files, spec) if mode == 'memory'
+           else training.TrainFiles(list(train_files), spec))
   eval_ = training.load_transformed(eval_files, spec)
   vocabularies = training.Vocabularies(
       num_users=tft_output.num_buckets_for_transformed_feature(f.USER_INDEX),
@@ -69,41 +73,58 @@ def load_inputs(tft_output: tft.TFTransformOutput, train_files: List[str],
 
 
 def run_fn(fn_args) -> None:
+  started = time.monotonic()
   custom_config = fn_args.custom_config or {}
   config = hparams.TrainingConfig.from_json_dict(custom_config.get(
       'training', hparams.PRESETS[hparams.DEFAULT_PRESET].to_json_dict()))
   tft_output = tft.TFTransformOutput(fn_args.transform_output)
   vocabularies, train, eval_ = load_inputs(tft_output, fn_args.train_files, fn_args.eval_files,
-                                           custom_config['catalog_files'])
-  logger.info('Training %s on %s ratings (eval %s) with %s candidate titles: %s',
-              f'layers {config.layer_sizes}', f'{len(train[f.MOVIE_TITLE]):,}',
-              f'{len(eval_[f.MOVIE_TITLE]):,}', f'{len(vocabularies.titles):,}',
+                                           custom_config['catalog_files'], config)
+  trainer = training.TwoTowerFit(config, vocabularies, train, eval_, log_dir=fn_args.model_run_dir)
+  mode = 'streamed from its files' if trainer.streamed else 'in memory'
+  logger.info('Training %s on %s ratings (%s; validation on %s of %s eval ratings) with %s '
+              'candidate titles: %s', f'layers {config.layer_sizes}', f'{trainer.num_train:,}',
+              mode, f'{len(trainer.eval_true_index):,}', f'{trainer.num_eval:,}',
+              f'{len(vocabularies.titles):,}',
               ', '.join(f'{k}={v}' for k, v in config.to_json_dict().items()
                         if k not in ('layer_sizes', 'top_ks')))
-  trainer = training.Trainer(config, vocabularies, train, eval_, log_dir=fn_args.model_run_dir)
+  set_up = time.monotonic()
   history = trainer.fit()
+  trained = time.monotonic()
   baseline = trainer.popularity_baseline()
-  final = history[-1]['val_top_k']
-  logger.info('Validation top-100 accuracy %.4f; most-popular baseline %.4f on the same split',
-              final['100'], baseline['100'])
+  # The towers are the best validated epoch's when early stopping restored them.
+  best = trainer.best_epoch or history[-1]['epoch']
+  final = next(e['val_top_k'] for e in history if e['epoch'] == best)
+  logger.info('Validation top-100 accuracy %.4f; most-popular baseline %.4f on the same '
+              'ratings', final['100'], baseline['100'])
 
   report = {'config': config.to_json_dict(), 'history': history,
-            'final_val_top_k': final, 'popularity_baseline_top_k': baseline,
-            'num_train': len(train[f.MOVIE_TITLE]), 'num_eval': len(eval_[f.MOVIE_TITLE]),
+            'final_val_top_k': final, 'best_epoch': best,
+            'popularity_baseline_top_k': baseline,
+            'num_train': trainer.num_train, 'num_eval': trainer.num_eval,
+            'num_validation': len(trainer.eval_true_index),
+            'input_mode': 'stream' if trainer.streamed else 'memory',
             'num_candidates': len(vocabularies.titles)}
   tf.io.gfile.makedirs(fn_args.model_run_dir)
-  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, names.HISTORY_FILE), 'w') as file:
-    json.dump(report, file, indent=2)
   plots.plot_validation_curves(
       {f'layers {config.layer_sizes}': history}, baseline['100'],
       os.path.join(fn_args.model_run_dir, names.PLOT_FILE))
   trainer.average_unknown_user()
   export(fn_args.serving_model_dir, fn_args.model_run_dir, tft_output, trainer,
          int(custom_config.get('serving_k', serving.DEFAULT_K)))
+  # Where the Trainer's time went: reading and building, the epochs, the export and checks.
+  report['seconds'] = {'set_up': round(set_up - started, 2),
+                       'training': round(trained - set_up, 2),
+                       'first_epoch': round(history[0]['seconds'], 2),
+                       'export': round(time.monotonic() - trained, 2)}
+  logger.info('Trainer: set-up %.1f s, training %.1f s (first epoch %.1f s), export %.1f s',
+              *(report['seconds'][k] for k in ('set_up', 'training', 'first_epoch', 'export')))
+  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, names.HISTORY_FILE), 'w') as file:
+    json.dump(report, file, indent=2)
 
 
 def export(serving_dir: str, model_run_dir: str, tft_output: tft.TFTransformOutput,
-           trainer: training.Trainer, k: int) -> None:
+           trainer: training.TwoTowerFit, k: int) -> None:
   """Saves the served model (modules/serving.py) and, beside it, the candidate tower; then
   loads the saved model back and checks it against the trained one (export_check.json)."""
   model = serving.QueryModel(tft_output, trainer.query_tower, trainer.vocabularies.titles,

@@ -1,4 +1,10 @@
-"""Training the two-tower model: data in memory, the fit loop, validation over the catalog.
+"""Training the two-tower model: its input, the fit loop, validation over the catalog.
+
+The training input is either in memory (columns of arrays, a batch gathered from shuffled
+row numbers: the fastest) or streamed from the transformed TFRecords each epoch (files in a
+new order each epoch, then a bounded shuffle buffer), for data larger than the memory
+budget; `choose_input_mode` picks by size unless the configuration says which. Validation
+scores a fixed, seeded sample of the eval split over the whole catalog.
 
 Kept apart from run_fn so that benchmarks and experiments can train on a pipeline's
 artifacts without running the pipeline.
@@ -7,7 +13,7 @@ import dataclasses
 import logging
 import math
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
@@ -19,7 +25,12 @@ from modules.hparams import TrainingConfig
 
 logger = logging.getLogger('movielens_tfx.trainer')
 FEATURES = (f.USER_INDEX, f.TIMESTAMP_BUCKET, f.TIMESTAMP_Z, f.MOVIE_TITLE)
+QUERY_FEATURES = (f.USER_INDEX, f.TIMESTAMP_BUCKET, f.TIMESTAMP_Z)
 STEPS_PER_EXECUTION = 16
+# What one training example costs in memory while the in-memory input is built: its title
+# as a Python bytes object in a NumPy array (~80 bytes), the three query features, the
+# title's catalog position, and the tensors made of them.
+BYTES_PER_EXAMPLE_IN_MEMORY = 160
 
 
 def read_examples(file_patterns: Sequence[str], spec: Dict) -> Dict[str, np.ndarray]:
@@ -39,6 +50,31 @@ def load_transformed(file_patterns: Sequence[str], feature_spec: Dict) -> Dict[s
   return read_examples(file_patterns, {name: feature_spec[name] for name in FEATURES})
 
 
+def count_examples(file_patterns: Sequence[str]) -> int:
+  """How many records gzipped TFRecord files hold, without parsing them."""
+  files = tf.io.gfile.glob(list(file_patterns))
+  if not files:
+    raise FileNotFoundError(f'no examples match {list(file_patterns)}')
+  sizes = tf.data.TFRecordDataset(files, compression_type='GZIP').batch(1 << 16).map(
+      lambda records: tf.shape(records, out_type=tf.int64)[0])
+  return int(sizes.reduce(tf.constant(0, tf.int64), lambda total, size: total + size))
+
+
+def choose_input_mode(config: TrainingConfig, num_examples: int) -> str:
+  """'memory' or 'stream': the configuration's choice, or by size for 'auto'."""
+  if config.input_mode != 'auto':
+    return config.input_mode
+  needed = num_examples * BYTES_PER_EXAMPLE_IN_MEMORY
+  return 'memory' if needed <= config.memory_budget_mb * 2**20 else 'stream'
+
+
+@dataclasses.dataclass
+class TrainFiles:
+  """Training examples left in their files and read again every epoch."""
+  file_patterns: List[str]
+  feature_spec: Dict  # the transformed feature spec
+
+
 @dataclasses.dataclass
 class Vocabularies:
   num_users: int  # including the unknown-user index
@@ -49,13 +85,20 @@ class Vocabularies:
 
 
 class Progress(tf.keras.callbacks.Callback):
-  """Validates every `validation_freq` epochs and reports progress a person can follow."""
+  """Validates every `validation_freq` epochs and reports progress a person can follow.
 
-  def __init__(self, trainer: 'Trainer', report_every_seconds: float = 15.0):
+  With `patience` P > 0 it stops after P validations in a row without a better top-100 and
+  restores the towers' weights of the best validated epoch (`best_epoch`): the epochs a
+  release needs differ with its size, and a model past its best overfits.
+  """
+
+  def __init__(self, trainer: 'TwoTowerFit', report_every_seconds: float = 15.0):
     super().__init__()
     self.trainer = trainer
     self.report_every = report_every_seconds
     self.history: List[Dict] = []
+    self.best_epoch, self.best_top100, self.best_weights = None, -1.0, None
+    self.stale = 0  # validations since the best
 
   def on_train_begin(self, logs=None):
     self.started = self.last_report = time.monotonic()
@@ -67,6 +110,7 @@ class Progress(tf.keras.callbacks.Callback):
              'seconds': time.monotonic() - self.started}
     if done % config.validation_freq == 0 or done == config.epochs:
       entry['val_top_k'] = self.trainer.validate()
+      self._keep_best(done, entry['val_top_k']['100'])
     self.trainer.write_summaries(done, entry)  # the loss of every epoch, validation when run
     self.history.append(entry)
     now = time.monotonic()
@@ -80,47 +124,90 @@ class Progress(tf.keras.callbacks.Callback):
                   validated, _duration(left))
 
 
+  def _keep_best(self, epoch: int, top100: float) -> None:
+    patience = self.trainer.config.patience
+    if not patience:
+      return
+    if top100 > self.best_top100:
+      self.best_epoch, self.best_top100, self.stale = epoch, top100, 0
+      self.best_weights = self.model.get_weights()
+      return
+    self.stale += 1
+    if self.stale >= patience:
+      logger.info('Stopping at epoch %d: validation top-100 %.4f has not beaten epoch %d\'s '
+                  '%.4f for %d validations', epoch, top100, self.best_epoch,
+                  self.best_top100, self.stale)
+      self.model.stop_training = True
+
+  def on_train_end(self, logs=None):
+    last = next((e['epoch'] for e in reversed(self.history) if 'val_top_k' in e), None)
+    if self.best_weights is not None and last != self.best_epoch:
+      self.model.set_weights(self.best_weights)
+      logger.info('Restored the towers of epoch %d (validation top-100 %.4f)',
+                  self.best_epoch, self.best_top100)
+
+
 def _duration(seconds: float) -> str:
   minutes, seconds = divmod(int(math.ceil(seconds)), 60)
   return f'{minutes}m{seconds:02d}s' if minutes else f'{seconds}s'
 
 
-class Trainer:
-  """Builds the towers for a configuration and trains them on in-memory examples."""
+def training_device(gpus: Optional[Sequence] = None) -> str:
+  """The device the Trainer runs its steps on: the first GPU TensorFlow sees, else the CPU.
+  (`gpus`: logical devices, TensorFlow's own list when None.)"""
+  gpus = tf.config.list_logical_devices('GPU') if gpus is None else gpus
+  return gpus[0].name if gpus else '/CPU:0'
+
+
+def sample_rows(columns: Dict[str, np.ndarray], size: int, seed: int) -> Dict[str, np.ndarray]:
+  """A fixed, seeded sample of `size` rows (in their order), or every row when size is 0
+  or not smaller."""
+  rows = len(next(iter(columns.values())))
+  if not size or rows <= size:
+    return columns
+  keep = np.sort(np.random.default_rng(seed).choice(rows, size, replace=False))
+  return {name: values[keep] for name, values in columns.items()}
+
+
+class TwoTowerFit:
+  """Builds the towers for a configuration and trains them: `train` is in memory (columns of
+  FEATURES) or TrainFiles to stream; `eval_` is in memory and sampled for validation."""
 
   def __init__(self, config: TrainingConfig, vocabularies: Vocabularies,
-               train: Dict[str, np.ndarray], eval_: Dict[str, np.ndarray],
+               train: Union[Dict[str, np.ndarray], TrainFiles], eval_: Dict[str, np.ndarray],
                log_dir: Optional[str] = None):
     self.config = config
     self.vocabularies = vocabularies
-    self.train_data, self.eval_data = train, eval_
     tf.keras.utils.set_random_seed(config.seed)
-    model_config = m.ModelConfig(
-        layer_sizes=list(config.layer_sizes), embedding_dim=config.embedding_dim,
-        temperature=config.temperature, logq_correction=config.logq_correction,
-        remove_accidental_hits=config.remove_accidental_hits,
-        unique_candidates=config.unique_candidates, movie_features=config.movie_features)
     self.query_tower = m.QueryTower(vocabularies.num_users, vocabularies.num_timestamp_buckets,
-                                    model_config, name='query_tower')
+                                    config, name='query_tower')
     self.candidate_tower = m.CandidateTower(vocabularies.titles, vocabularies.title_tokens,
-                                            model_config, vocabularies.title_genres,
+                                            config, vocabularies.title_genres,
                                             name='candidate_tower')
-    train_title_index = self._catalog_index(train[f.MOVIE_TITLE])
+    self.streamed = train if isinstance(train, TrainFiles) else None
+    if self.streamed:
+      self.train_inputs = None
+      self.title_counts = self._count_streamed_titles()
+    else:
+      train_title_index = self._catalog_index(train[f.MOVIE_TITLE])
+      self.title_counts = np.bincount(train_title_index, minlength=len(vocabularies.titles))
+      # Training reads titles as lookup positions (catalog index + 1; 0 is "unknown").
+      self.train_inputs = {name: train[name] for name in QUERY_FEATURES}
+      self.train_inputs[f.TITLE_INDEX] = train_title_index + 1
     # Training ratings of each catalog title (its share is its sampling probability).
-    self.title_counts = np.bincount(train_title_index, minlength=len(vocabularies.titles))
+    self.num_train = int(self.title_counts.sum())
     # Index 0 of the title lookup is "unknown title": it never occurs in training.
     log_probability = np.log(np.maximum(np.concatenate([[0], self.title_counts]), 1)
-                             / self.title_counts.sum()).astype(np.float32)
-    self.model = m.TwoTowerModel(self.query_tower, self.candidate_tower, model_config,
+                             / self.num_train).astype(np.float32)
+    self.model = m.TwoTowerModel(self.query_tower, self.candidate_tower, config,
                                  title_log_probability=tf.constant(log_probability))
     # Several steps per call from Keras' loop into the graph: less Python per step.
     self.model.compile(optimizer=self._optimizer(), steps_per_execution=STEPS_PER_EXECUTION)
-    self.eval_true_index = self._catalog_index(eval_[f.MOVIE_TITLE])
-    # Training reads titles as lookup positions (catalog index + 1; 0 is "unknown").
-    self.train_inputs = {name: train[name] for name in (f.USER_INDEX, f.TIMESTAMP_BUCKET,
-                                                       f.TIMESTAMP_Z)}
-    self.train_inputs[f.TITLE_INDEX] = train_title_index + 1
+    self.num_eval = len(eval_[f.MOVIE_TITLE])
+    self.eval_data = sample_rows(eval_, config.validation_sample, config.seed)
+    self.eval_true_index = self._catalog_index(self.eval_data[f.MOVIE_TITLE])
     self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
+    self.best_epoch: Optional[int] = None  # set by fit() when early stopping restored it
 
   def _optimizer(self) -> tf.keras.optimizers.Optimizer:
     optimizers = {'adagrad': tf.keras.optimizers.Adagrad, 'adam': tf.keras.optimizers.Adam}
@@ -136,26 +223,75 @@ class Trainer:
     return index
 
   def dataset(self) -> tf.data.Dataset:
-    """Batches of the training examples, reshuffled every epoch.
+    """Batches of the training examples, in a new order every epoch."""
+    return self._streamed_dataset() if self.streamed else self._in_memory_dataset()
 
-    Shuffles row numbers and gathers each batch's rows, rather than shuffling the rows
-    themselves: the same batches, in a third of the input pipeline's time.
-    """
+  def _in_memory_dataset(self) -> tf.data.Dataset:
+    """Shuffles row numbers and gathers each batch's rows, rather than shuffling the rows
+    themselves: the same batches, in a third of the input pipeline's time."""
     columns = {name: tf.constant(values) for name, values in self.train_inputs.items()}
-    rows = len(self.train_data[f.MOVIE_TITLE])
-    return (tf.data.Dataset.range(rows)
-            .shuffle(rows, seed=self.config.seed, reshuffle_each_iteration=True)
+    return (tf.data.Dataset.range(self.num_train)
+            .shuffle(self.num_train, seed=self.config.seed, reshuffle_each_iteration=True)
             .batch(self.config.batch_size)
             .map(lambda index: {name: tf.gather(values, index)
                                 for name, values in columns.items()})
             .prefetch(tf.data.AUTOTUNE))
+
+  def _records(self, shuffled: bool) -> tf.data.Dataset:
+    files = tf.io.gfile.glob(self.streamed.file_patterns)
+    if not files:
+      raise FileNotFoundError(f'no examples match {self.streamed.file_patterns}')
+    names = tf.data.Dataset.from_tensor_slices(files)
+    if shuffled:  # and endless: Keras counts the steps of an epoch (steps_per_epoch)
+      names = names.shuffle(len(files), seed=self.config.seed,
+                            reshuffle_each_iteration=True).repeat()
+    return names.interleave(
+        lambda name: tf.data.TFRecordDataset(name, compression_type='GZIP'),
+        cycle_length=min(len(files), 4), num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True)
+
+  def _parse(self, records: tf.Tensor, features: Sequence[str]) -> Dict[str, tf.Tensor]:
+    spec = {name: self.streamed.feature_spec[name] for name in features}
+    parsed = tf.io.parse_example(records, spec)
+    return {name: tf.reshape(parsed[name], [-1]) for name in features}
+
+  def _streamed_dataset(self) -> tf.data.Dataset:
+    """The files in a new order each epoch, their records through a bounded shuffle buffer,
+    parsed a batch at a time."""
+    lookup = self.candidate_tower.title_lookup
+
+    def inputs(records):
+      parsed = self._parse(records, FEATURES)
+      columns = {name: parsed[name] for name in QUERY_FEATURES}
+      columns[f.TITLE_INDEX] = lookup(parsed[f.MOVIE_TITLE])
+      return columns
+
+    return (self._records(shuffled=True)
+            .shuffle(self.config.shuffle_buffer, seed=self.config.seed,
+                     reshuffle_each_iteration=True)
+            .batch(self.config.batch_size)
+            .map(inputs, num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
+
+  def _count_streamed_titles(self) -> np.ndarray:
+    """Training ratings of each catalog title, counted in one pass over the files."""
+    size = len(self.vocabularies.titles) + 1  # with "unknown" at 0
+    lookup = self.candidate_tower.title_lookup
+    counts = self._records(shuffled=False).batch(1 << 16).map(
+        lambda records: tf.math.bincount(
+            tf.cast(lookup(self._parse(records, [f.MOVIE_TITLE])[f.MOVIE_TITLE]), tf.int32),
+            minlength=size, maxlength=size, dtype=tf.int64)
+    ).reduce(tf.zeros([size], tf.int64), lambda total, batch: total + batch).numpy()
+    if counts[0]:
+      raise ValueError(f'{counts[0]} training examples have titles missing from the catalog')
+    return counts[1:]
 
   def candidate_embeddings(self) -> np.ndarray:
     return self.candidate_tower.predict(tf.constant(self.vocabularies.titles),
                                         batch_size=4096, verbose=0)
 
   def query_embeddings(self, data: Dict[str, np.ndarray]) -> np.ndarray:
-    inputs = {name: data[name] for name in (f.USER_INDEX, f.TIMESTAMP_BUCKET, f.TIMESTAMP_Z)}
+    inputs = {name: data[name] for name in QUERY_FEATURES}
     return self.query_tower.predict(inputs, batch_size=8192, verbose=0)
 
   def validate(self) -> Dict[str, float]:
@@ -185,5 +321,11 @@ class Trainer:
 
   def fit(self) -> List[Dict]:
     progress = Progress(self)
-    self.model.fit(self.dataset(), epochs=self.config.epochs, callbacks=[progress], verbose=0)
+    steps = math.ceil(self.num_train / self.config.batch_size) if self.streamed else None
+    device = training_device()
+    logger.info('Training on %s', device if device != '/CPU:0' else 'the CPU (no GPU visible)')
+    with tf.device(device):
+      self.model.fit(self.dataset(), epochs=self.config.epochs, steps_per_epoch=steps,
+                     callbacks=[progress], verbose=0)
+    self.best_epoch = progress.best_epoch
     return progress.history

@@ -124,21 +124,10 @@ def _int_list(text: str) -> List[int]:
     raise argparse.ArgumentTypeError(f'expected sizes like 64,32, not {text!r}') from None
 
 
-TRAINING_FLAGS = {  # TrainingConfig fields settable from the command line, with their help
-    'epochs': 'training epochs',
-    'layer_sizes': 'dense layers of both towers, e.g. 128,64,32 (ReLU on all but the last)',
-    'embedding_dim': 'width of the user, timestamp, title and word embeddings',
-    'batch_size': 'training batch size (and in-batch negatives per query)',
-    'optimizer': 'adagrad or adam',
-    'learning_rate': "the optimizer's learning rate",
-    'validation_freq': 'epochs between validations over the whole catalog',
-    'temperature': 'divides the scores of the in-batch softmax',
-    'logq_correction': "subtract each in-batch candidate's log sampling probability",
-    'remove_accidental_hits': 'do not count the same title elsewhere in a batch as negative',
-    'unique_candidates': 'one softmax column per distinct title of a batch',
-    'movie_features': "add the movie's genres and release year to the candidate tower",
-    'seed': 'random seed of initialisation and shuffling',
-}
+def training_flags() -> Dict[str, dataclasses.Field]:
+  """The training settings settable from the command line: those with help text."""
+  return {field.name: field for field in dataclasses.fields(hparams.TrainingConfig)
+          if field.metadata.get('help')}
 
 
 def add_flags(parser: argparse.ArgumentParser,
@@ -170,20 +159,20 @@ def add_flags(parser: argparse.ArgumentParser,
 
   training = parser.add_argument_group(
       'training (default: the preset\'s value; modules/hparams.py)')
-  types = {field.name: field.type for field in dataclasses.fields(hparams.TrainingConfig)}
-  for name, help_text in TRAINING_FLAGS.items():
-    if types[name] is bool:
-      training.add_argument(_flag(name), action=argparse.BooleanOptionalAction, help=help_text)
+  for name, field in training_flags().items():
+    if field.type is bool:
+      training.add_argument(_flag(name), action=argparse.BooleanOptionalAction,
+                            help=field.metadata['help'])
     else:
-      kind = _int_list if name == 'layer_sizes' else types[name]
-      training.add_argument(_flag(name), type=kind, help=help_text)
+      kind = _int_list if name == 'layer_sizes' else field.type
+      training.add_argument(_flag(name), type=kind, help=field.metadata['help'])
 
 
 def from_flags(args: argparse.Namespace) -> PipelineConfig:
   """The PipelineConfig of parsed flags (paths left empty are derived from --output-dir)."""
   values = {field.name: getattr(args, field.name) for field in dataclasses.fields(PipelineConfig)
             if field.name != 'training_overrides'}
-  overrides = {name: getattr(args, name) for name in TRAINING_FLAGS
+  overrides = {name: getattr(args, name) for name in training_flags()
                if getattr(args, name) is not None}
   return PipelineConfig(**values, training_overrides=overrides)
 

@@ -13,7 +13,7 @@ from tfx import v1 as tfx
 from components.evaluator.component import RetrievalEvaluator
 from components.example_gen import MovieLensExampleGen
 from components.pusher import ServingPusher
-from components.trainer import CatalogTrainer
+from components.catalog_trainer import CatalogTrainer
 from components.validation_gate import ValidationGate
 from pipeline import names
 from pipeline.configs import PipelineConfig
@@ -59,7 +59,7 @@ def create_pipeline(
       custom_config={'training': config.training.to_json_dict(),
                      'serving_k': config.serving_k,
                      'code_version': source_fingerprint('modules.trainer',
-                                                        'components.trainer')}
+                                                        'components.catalog_trainer')}
   ).with_id(names.TRAINER)
   latest_blessed_model = None
   if config.compare_with_blessed:
@@ -69,7 +69,8 @@ def create_pipeline(
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id(names.BLESSED_MODEL_RESOLVER)
   evaluator = RetrievalEvaluator(
-      examples=example_gen.outputs['examples'], model=trainer.outputs['model'],
+      examples=example_gen.outputs['examples'], schema=schema_gen.outputs['schema'],
+      model=trainer.outputs['model'],
       baseline_model=latest_blessed_model.outputs['model'] if latest_blessed_model else None,
       min_top100=config.min_top100, min_lift=config.min_lift,
       max_regression=config.max_regression,

@@ -67,6 +67,29 @@ def test_the_evaluation_of_the_exported_model_reproduces_the_trainers_validation
                for k in report['top_k'][name])
 
 
+def history_of(run):
+  with open(os.path.join(run.outputs()['CatalogTrainer.model_run'].uri,
+                         names.HISTORY_FILE)) as file:
+    return json.load(file)
+
+
+def test_a_streamed_input_trains_as_well_and_validation_can_be_a_sample(gated_runs):
+  """The better run streamed its examples from the TFRecords (a 500-example shuffle buffer)
+  and validated on 300 sampled eval ratings; the first held them in memory and validated on
+  all. The Evaluator scores the whole eval split either way."""
+  first, better = history_of(gated_runs.first), history_of(gated_runs.better)
+  assert (first['input_mode'], better['input_mode']) == ('memory', 'stream')
+  assert first['num_train'] == better['num_train'] == 2399  # every example, either way
+  assert first['num_validation'] == first['num_eval'] == evaluation(gated_runs.first)[
+      'num_eval_ratings']
+  assert better['num_validation'] == 300 < better['num_eval']
+  assert evaluation(gated_runs.better)['num_eval_ratings'] == better['num_eval']
+  losses = [epoch['loss'] for epoch in better['history']]
+  assert losses[-1] < losses[0] * 0.8  # it learned from the stream
+  assert better['final_val_top_k']['10'] > 2 * better['popularity_baseline_top_k']['10']
+  assert set(better['seconds']) == {'set_up', 'training', 'first_epoch', 'export'}
+
+
 def test_top_100_is_sliced_by_user_features_and_activity(gated_runs):
   report = evaluation(gated_runs.first)
   assert set(report['slices']) == set(SLICES)

@@ -3,6 +3,7 @@ the image the compiled spec names; read back as pipeline-spec protos."""
 import contextlib
 import importlib
 import io
+import json
 import os
 import re
 
@@ -76,7 +77,7 @@ def module_paths(compiled):
 def test_every_module_path_in_the_spec_imports(compiled):
   paths = module_paths(compiled)
   assert {'modules.trainer.run_fn', 'modules.preprocessing.preprocessing_fn',
-          'components.trainer.Executor', 'components.evaluator.executor.Executor',
+          'components.catalog_trainer.Executor', 'components.evaluator.executor.Executor',
           'components.pusher.Executor'} <= paths
   for path in paths:
     module, attribute = path.rsplit('.', 1)
@@ -154,6 +155,25 @@ def test_dataflow_arguments_reach_every_beam_running_task(tmp_path):
     args = list(compiled.executor(name).container.args)
     assert args[-len(DATAFLOW_ARGS):] == DATAFLOW_ARGS, name
   assert 'gs://bucket/m/data/ml-25m' in str(compiled.job)
+
+
+def test_the_25m_training_recipe_reaches_the_trainer_task(tmp_path):
+  """docs/kubeflow.md's Trainer settings for MovieLens 25M: resources, a GPU, and the
+  training settings that change with scale."""
+  compiled, _ = compile_to(
+      tmp_path, '--release', '25m', '--output-dir', 'gs://bucket/m', '--trainer-cpu', '8',
+      '--trainer-memory-gb', '32', '--trainer-gpus', '1', '--trainer-gpu-type',
+      'NVIDIA_TESLA_T4', '--batch-size', '8192', '--learning-rate', '0.004', '--epochs', '5',
+      '--validation-sample', '100000')
+  resources = compiled.executor('CatalogTrainer').container.resources
+  assert (resources.cpu_limit, resources.memory_limit) == (8, 32)
+  assert (resources.accelerator.type, resources.accelerator.count) == ('NVIDIA_TESLA_T4', 1)
+  parameters = compiled.tasks['CatalogTrainer'].inputs.parameters
+  training = json.loads(parameters['custom_config'].runtime_value.constant_value.string_value)[
+      'training']
+  assert {k: training[k] for k in ('batch_size', 'learning_rate', 'epochs',
+                                   'validation_sample')} == {
+      'batch_size': 8192, 'learning_rate': 0.004, 'epochs': 5, 'validation_sample': 100000}
 
 
 def test_without_the_blessed_model_comparison_there_is_no_resolver(tmp_path):

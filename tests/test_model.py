@@ -6,6 +6,7 @@ import tensorflow_recommenders as tfrs
 
 from modules import features as f
 from modules import model as m
+from modules.hparams import TrainingConfig
 
 TITLES = ['Toy Story (1995)', 'Heat (1995)', "Schindler's List (1993)", '!!!']
 TOKENS = ['toy', 'story', '1995', 'heat', 'schindlers', 'list', '1993']
@@ -27,7 +28,7 @@ def batch(titles, candidate):
 
 @pytest.mark.parametrize('layer_sizes', [[32], [64, 32], [128, 64, 32]])
 def test_towers_embed_into_the_last_layer_width(layer_sizes):
-  query, candidate = towers(m.ModelConfig(layer_sizes=layer_sizes))
+  query, candidate = towers(TrainingConfig(layer_sizes=layer_sizes))
   features = batch(TITLES, candidate)
   assert query(features).shape == (4, layer_sizes[-1])
   embeddings = candidate(tf.constant(TITLES + ['Unknown Movie (2001)']))
@@ -36,14 +37,14 @@ def test_towers_embed_into_the_last_layer_width(layer_sizes):
 
 
 def test_training_lookup_by_index_embeds_as_the_string_path():
-  _, candidate = towers(m.ModelConfig(layer_sizes=[64, 32]))
+  _, candidate = towers(TrainingConfig(layer_sizes=[64, 32]))
   by_string = candidate(tf.constant(TITLES)).numpy()
   by_index = candidate.embed_indices(candidate.title_lookup(tf.constant(TITLES))).numpy()
   np.testing.assert_allclose(by_index, by_string, rtol=1e-5, atol=1e-6)
 
 
 def test_movie_features_add_genres_and_release_year():
-  config = m.ModelConfig(layer_sizes=[16], movie_features=True)
+  config = TrainingConfig(layer_sizes=[16], movie_features=True)
   candidate = m.CandidateTower(TITLES, TOKENS, config, title_genres=[[3, 4], [0, 5], [7], []])
   by_string = candidate(tf.constant(TITLES)).numpy()
   by_index = candidate.embed_indices(candidate.title_lookup(tf.constant(TITLES))).numpy()
@@ -67,7 +68,7 @@ def test_relu_on_every_layer_but_the_last():
 
 
 def test_sparse_loss_equals_tfrs_retrieval_loss():
-  config = m.ModelConfig(layer_sizes=[16])
+  config = TrainingConfig(layer_sizes=[16])
   query, candidate = towers(config)
   model = m.TwoTowerModel(query, candidate, config)
   features = batch(TITLES[:3] * 3, candidate)
@@ -78,11 +79,11 @@ def test_sparse_loss_equals_tfrs_retrieval_loss():
 
 
 def test_logq_correction_and_accidental_hits_change_the_logits_as_defined():
-  config = m.ModelConfig(layer_sizes=[8], logq_correction=True, remove_accidental_hits=True)
+  config = TrainingConfig(layer_sizes=[8], logq_correction=True, remove_accidental_hits=True)
   query, candidate = towers(config)
   log_probability = tf.constant(np.log([1e-9, 0.5, 0.3, 0.1, 0.1]), tf.float32)
   model = m.TwoTowerModel(query, candidate, config, title_log_probability=log_probability)
-  plain = m.TwoTowerModel(query, candidate, m.ModelConfig(layer_sizes=[8]))
+  plain = m.TwoTowerModel(query, candidate, TrainingConfig(layer_sizes=[8]))
   titles = [TITLES[0], TITLES[1], TITLES[0]]
   features = batch(titles, candidate)
   corrected = model.in_batch_logits(features, training=False)[0].numpy()
@@ -95,10 +96,10 @@ def test_logq_correction_and_accidental_hits_change_the_logits_as_defined():
 
 
 def test_unique_candidates_give_one_column_per_distinct_title():
-  config = m.ModelConfig(layer_sizes=[8], unique_candidates=True)
+  config = TrainingConfig(layer_sizes=[8], unique_candidates=True)
   query, candidate = towers(config)
   model = m.TwoTowerModel(query, candidate, config)
-  plain = m.TwoTowerModel(query, candidate, m.ModelConfig(layer_sizes=[8]))
+  plain = m.TwoTowerModel(query, candidate, TrainingConfig(layer_sizes=[8]))
   distinct = batch(TITLES, candidate)  # all titles differ: the same softmax as plain
   assert float(model.compute_loss_value(distinct, False)) == pytest.approx(
       float(plain.compute_loss_value(distinct, False)), rel=1e-5)
@@ -106,3 +107,80 @@ def test_unique_candidates_give_one_column_per_distinct_title():
                                          training=False)
   assert logits.shape == (3, 2) and labels.numpy().tolist() == [0, 1, 0]
 
+
+
+def test_the_training_input_is_in_memory_when_it_fits_the_budget_and_streamed_when_not():
+  from modules import training
+  config = TrainingConfig(layer_sizes=[8], memory_budget_mb=100)
+  fits = 100 * 2**20 // training.BYTES_PER_EXAMPLE_IN_MEMORY
+  assert training.choose_input_mode(config, fits) == 'memory'
+  assert training.choose_input_mode(config, fits + 1) == 'stream'
+  assert training.choose_input_mode(TrainingConfig(layer_sizes=[8], input_mode='stream'),
+                                    10) == 'stream'
+  assert training.choose_input_mode(TrainingConfig(layer_sizes=[8], input_mode='memory',
+                                                   memory_budget_mb=1), 10**9) == 'memory'
+  # MovieLens 25M's 20 million training ratings fit the default budget.
+  assert training.choose_input_mode(TrainingConfig(layer_sizes=[8]), 20_000_000) == 'memory'
+
+
+def test_validation_samples_a_fixed_seeded_subset_in_order():
+  from modules import training
+  columns = {'a': np.arange(1000), 'b': np.arange(1000) * 2}
+  sample = training.sample_rows(columns, 100, seed=7)
+  assert len(sample['a']) == 100 and (np.diff(sample['a']) > 0).all()
+  assert (sample['b'] == sample['a'] * 2).all()
+  assert (training.sample_rows(columns, 100, seed=7)['a'] == sample['a']).all()
+  assert training.sample_rows(columns, 0, seed=7) is columns
+  assert training.sample_rows(columns, 5000, seed=7) is columns
+
+
+def test_the_trainer_runs_on_the_first_gpu_tensorflow_sees_and_else_on_the_cpu():
+  from modules import training
+
+  class Device:  # what tf.config.list_logical_devices returns, by name
+    def __init__(self, name):
+      self.name = name
+
+  assert training.training_device([Device('/device:GPU:0'), Device('/device:GPU:1')]) == (
+      '/device:GPU:0')
+  assert training.training_device([]) == '/CPU:0'
+
+
+class ScriptedTrainer:
+  """What Progress calls on a trainer, with validation figures given in advance."""
+
+  def __init__(self, figures, patience):
+    self.config = TrainingConfig(layer_sizes=[1], epochs=len(figures), validation_freq=1,
+                                 patience=patience)
+    self.figures = iter(figures)
+
+  def validate(self):
+    return {'100': next(self.figures)}
+
+  def write_summaries(self, epoch, entry):
+    pass
+
+
+class WeightsByEpoch(tf.keras.callbacks.Callback):
+  def __init__(self):
+    super().__init__()
+    self.weights = {}
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.weights[epoch + 1] = self.model.get_weights()
+
+
+@pytest.mark.parametrize('patience, epochs_run, kept', [(1, 3, 2), (2, 4, 2), (0, 5, 5)])
+def test_early_stopping_stops_after_patience_and_keeps_the_best_epochs_weights(
+    patience, epochs_run, kept):
+  from modules import training
+  figures = [0.30, 0.50, 0.40, 0.45, 0.60]  # epoch 2 is the best until epoch 5
+  model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+  model.compile(optimizer=tf.keras.optimizers.SGD(0.1), loss='mse')
+  progress, seen = training.Progress(ScriptedTrainer(figures, patience)), WeightsByEpoch()
+  model.fit(np.random.default_rng(0).normal(size=(64, 3)), np.ones(64), epochs=len(figures),
+            verbose=0, callbacks=[seen, progress])
+  assert len(progress.history) == epochs_run
+  assert progress.best_epoch == (kept if patience else None)
+  for now, then in zip(model.get_weights(), seen.weights[kept]):
+    np.testing.assert_array_equal(now, then)

@@ -8,6 +8,7 @@ from google.protobuf import text_format
 
 from components.example_gen import ingest
 from data import features as f
+from modules import hparams
 from pipeline import names
 from tests import synthetic
 from tests.pipeline_run import feature_values, read_examples, run_pipeline
@@ -156,15 +157,21 @@ def test_editing_code_changes_the_fingerprint_of_exactly_the_components_that_run
   after = fingerprints(str(tmp_path))
   assert {name for name in CODE_RUNNING if before[name] != after[name]} == rerun
 
-@pytest.mark.parametrize('layout, user_slices', [
-    ('grouplens-1m', {'user_gender', 'bucketized_user_age', 'user_occupation_text'}),
-    ('grouplens-csv', set()),  # MovieLens 20M/25M: no user features at all
+
+
+@pytest.mark.parametrize('layout, user_slices, preset', [
+    ('grouplens-1m', {'user_gender', 'bucketized_user_age', 'user_occupation_text'}, None),
+    # MovieLens 20M/25M: no user features at all. Trained with the tutorial's preset.
+    ('grouplens-csv', set(), 'tutorial'),
 ])
-def test_the_1m_and_csv_layouts_run_through_the_whole_pipeline(layout, user_slices, tmp_path):
+def test_the_1m_and_csv_layouts_run_through_the_whole_pipeline(layout, user_slices, preset,
+                                                               tmp_path):
   from tests.conftest import QUICK_TRAINING
   release = synthetic.make_clustered_release(num_users=60, num_movies=120, seed=2)
   data_dir = synthetic.WRITERS[layout](release, str(tmp_path / 'data'))
-  run = run_pipeline(data_dir, str(tmp_path / 'out'), *QUICK_TRAINING, '--epochs', '2')
+  flags = (('--preset', preset, '--epochs', '1', '--min-lift', '0') if preset
+           else (*QUICK_TRAINING, '--epochs', '2'))
+  run = run_pipeline(data_dir, str(tmp_path / 'out'), *flags)
   assert run.exit_code == 0, run.stderr
   outputs = run.outputs()
   assert outputs['MovieLensExampleGen.examples'].properties['data_layout'] == layout
@@ -176,4 +183,12 @@ def test_the_1m_and_csv_layouts_run_through_the_whole_pipeline(layout, user_slic
                          names.EVALUATION_FILE)) as file:
     report = json.load(file)
   assert set(report['slices']) == user_slices | {'user_training_ratings'}
-  assert report['gate']['blessed'] and outputs['ServingPusher.pushed_model'].properties['pushed']
+  with open(os.path.join(outputs['CatalogTrainer.model_run'].uri, names.HISTORY_FILE)) as file:
+    history = json.load(file)
+  if preset == 'tutorial':  # TFRS' published settings, one epoch of them
+    assert history['config'] == {**hparams.PRESETS['tutorial'].to_json_dict(), 'epochs': 1,
+                                 'top_ks': list(hparams.PRESETS['tutorial'].top_ks)}
+    assert len(history['history']) == 1
+  else:
+    assert report['gate']['blessed'] and outputs['ServingPusher.pushed_model'].properties[
+        'pushed']

@@ -25,6 +25,8 @@ class RetrievalEvaluatorSpec(ComponentSpec):
   }
   INPUTS = {
       keys.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+      # SchemaGen's: the types of the features the evaluation slices by.
+      keys.SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
       keys.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
       keys.BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
   }
@@ -35,17 +37,19 @@ class RetrievalEvaluatorSpec(ComponentSpec):
 
 
 class RetrievalEvaluator(base_component.BaseComponent):
-  """Evaluates `model` on the raw eval split of `examples` and blesses it if it passes."""
+  """Evaluates `model` on the raw eval split of `examples` (typed by `schema`) and blesses it
+  if it passes."""
 
   SPEC_CLASS = RetrievalEvaluatorSpec
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-  def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
+  def __init__(self, examples: types.BaseChannel, schema: types.BaseChannel,
+               model: types.BaseChannel,
                min_top100: float, min_lift: float, max_regression: float,
                baseline_model: Optional[types.BaseChannel] = None,
                code_version: Optional[str] = None):
     super().__init__(spec=RetrievalEvaluatorSpec(
-        examples=examples, model=model, baseline_model=baseline_model,
+        examples=examples, schema=schema, model=model, baseline_model=baseline_model,
         min_top100=float(min_top100), min_lift=float(min_lift),
         max_regression=float(max_regression),
         code_version=code_version,

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 from tabulate import tabulate
+from tensorflow_transform.tf_metadata import schema_utils
 from tfx import types
 from tfx.components.evaluator import constants
 from tfx.components.evaluator import executor as evaluator_executor
@@ -41,7 +42,6 @@ SLICES = {
     f.BUCKETIZED_USER_AGE: lambda value: _AGE_LABELS.get(int(value), str(value)),
     f.USER_OCCUPATION_TEXT: lambda value: value.decode(),
 }
-_DTYPES = {'bytes_list': tf.string, 'int64_list': tf.int64, 'float_list': tf.float32}
 ACTIVITY = 'user_training_ratings'
 
 
@@ -56,18 +56,17 @@ class EvalData:
   train_title: np.ndarray
 
   @classmethod
-  def read(cls, examples: types.Artifact) -> 'EvalData':
+  def read(cls, examples: types.Artifact, schema: types.Artifact) -> 'EvalData':
     def pattern(split):
       return io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split))
 
-    string = tf.io.FixedLenFeature([], tf.string)
-    train = read_examples([pattern('train')], {f.USER_ID: string, f.MOVIE_TITLE: string})
-    present = _feature_types(pattern('eval'))
-    sliced = {name: present[name] for name in SLICES if name in present}
+    spec = schema_utils.schema_as_feature_spec(io_utils.SchemaReader().read(
+        io_utils.get_only_uri_in_dir(schema.uri))).feature_spec
+    sliced = [name for name in SLICES if name in spec]  # the release's user features
+    train = read_examples([pattern('train')], {name: spec[name]
+                                               for name in (f.USER_ID, f.MOVIE_TITLE)})
     eval_ = read_examples([pattern('eval')], {
-        f.USER_ID: string, f.MOVIE_TITLE: string,
-        f.TIMESTAMP: tf.io.FixedLenFeature([], tf.int64),
-        **{name: tf.io.FixedLenFeature([], kind) for name, kind in sliced.items()}})
+        name: spec[name] for name in (f.USER_ID, f.MOVIE_TITLE, f.TIMESTAMP, *sliced)})
     labels = {name: np.array([SLICES[name](value) for value in eval_[name]], dtype=object)
               for name in sliced}
     users, counts = np.unique(train[f.USER_ID], return_counts=True)
@@ -76,17 +75,6 @@ class EvalData:
                                  for user in eval_[f.USER_ID].tolist()], dtype=object)
     return cls(eval_[f.USER_ID], eval_[f.TIMESTAMP], eval_[f.MOVIE_TITLE], labels,
                train[f.USER_ID], train[f.MOVIE_TITLE])
-
-
-def _feature_types(file_pattern: str) -> Dict[str, tf.dtypes.DType]:
-  """The features of the first example of some files, and their types."""
-  files = tf.io.gfile.glob(file_pattern)
-  if not files:
-    raise FileNotFoundError(f'no examples match {file_pattern}')
-  for record in tf.data.TFRecordDataset(files[:1], compression_type='GZIP').take(1):
-    features = tf.train.Example.FromString(record.numpy()).features.feature
-    return {name: _DTYPES[value.WhichOneof('kind')] for name, value in features.items()}
-  raise ValueError(f'{files[0]} holds no examples')
 
 
 class ServedModel:
@@ -131,10 +119,13 @@ def _truth_and_seen(model: ServedModel, data: EvalData):
   for user, index in zip(data.train_user_id.tolist(), seen_index.tolist()):
     if index >= 0:
       by_user.setdefault(user, []).append(index)
+  # One array per user, shared by all of that user's eval ratings (not one copy per rating:
+  # at 25M that would be gigabytes).
+  arrays = {user: np.array(indexes, np.int64) for user, indexes in by_user.items()}
   empty = np.zeros(0, np.int64)
   seen = np.empty(len(truth), dtype=object)
-  seen[:] = [np.array(by_user[user]) if user in by_user else empty
-             for user in data.user_id.tolist()]
+  for row, user in enumerate(data.user_id.tolist()):  # (a list assigned at once would be
+    seen[row] = arrays.get(user, empty)               # stacked when all lengths are equal)
   return truth, seen
 
 
@@ -183,7 +174,8 @@ class Executor(evaluator_executor.Executor):
          output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
     model = artifact_utils.get_single_instance(input_dict[keys.MODEL_KEY])
     baseline = (input_dict.get(keys.BASELINE_MODEL_KEY) or [None])[0]
-    data = EvalData.read(artifact_utils.get_single_instance(input_dict[keys.EXAMPLES_KEY]))
+    data = EvalData.read(artifact_utils.get_single_instance(input_dict[keys.EXAMPLES_KEY]),
+                         artifact_utils.get_single_instance(input_dict[keys.SCHEMA_KEY]))
     report = evaluate(data, ServedModel(path_utils.serving_model_path(model.uri)),
                       ServedModel(path_utils.serving_model_path(baseline.uri))
                       if baseline else None)
