@@ -54,7 +54,9 @@ def test_allowed_bad_rows_are_skipped_counted_and_recorded(release, tmp_path):
   data_dir = synthetic.write_grouplens_100k(release, str(tmp_path / 'data'))
   synthetic.append_line(os.path.join(data_dir, 'u.data'), '3\t999\t4\t881250949')
   synthetic.append_line(os.path.join(data_dir, 'u.user'), '3|30|M|writer|12345')
-  run = run_pipeline(data_dir, str(tmp_path / 'out'), '--max-bad-rows', '5')
+  # ExampleGen is what skips them: the run stops after it (--until), as the rest is the same.
+  run = run_pipeline(data_dir, str(tmp_path / 'out'), '--max-bad-rows', '5',
+                     '--until', 'MovieLensExampleGen')
   assert run.exit_code == 0, run.stderr
   assert 'WARNING: Skipped 2 bad rows (allowed: 5)' in run.stdout
   assert 'movie id 999 is not in u.item' in run.stdout

@@ -45,7 +45,9 @@ def test_history_records_loss_and_validation_top_k(run):
     assert set(entry['val_top_k']) == set(KS)
     accuracies = [entry['val_top_k'][k] for k in KS]
     assert accuracies == sorted(accuracies) and 0 <= accuracies[0] and accuracies[-1] <= 1
-  assert report['final_val_top_k'] == validated[-1]['val_top_k']
+  # Early stopping (the preset's patience) keeps the best validated epoch's towers.
+  best = max(validated, key=lambda entry: entry['val_top_k']['100'])
+  assert report['best_epoch'] == best['epoch'] and report['final_val_top_k'] == best['val_top_k']
   assert set(report['popularity_baseline_top_k']) == set(KS)
   assert report['config']['layer_sizes'] == [32, 16] and report['num_candidates'] == 300
   assert report['num_train'] + report['num_eval'] == len(release.ratings)
@@ -128,22 +130,27 @@ def test_a_saved_model_that_differs_from_the_trained_one_fails_the_export(run):
     trainer.check_export(directory, Drifted, probe)
 
 
-def test_the_layer_experiment_compares_runs_in_one_plot_and_table(tmp_path):
+def test_the_layer_experiment_compares_runs_in_one_plot_and_table(run):
+  from inspector import metadata
+  from pipeline import configs
   from tools import experiment
-  release = synthetic.make_release(num_users=20, num_movies=25, num_ratings=300, seed=6)
-  data_dir = synthetic.write_grouplens_100k(release, str(tmp_path / 'ml-100k'))
-  output_dir = str(tmp_path / 'outputs')
+  # On the module's output directory: its data steps come from the cache.
+  data_dir, output_dir = run[0].config.data_dir, run[0].config.output_dir
+  store_path = configs.PipelineConfig(output_dir=output_dir).metadata_path
+  runs_before = len(metadata.runs(metadata.connect(store_path), 'movielens-tfx'))
   code = experiment.main(['--layer-sizes-list', '16', '32,16', '--data-dir', data_dir,
-                          '--output-dir', output_dir, '--epochs', '1', '--batch-size', '64',
-                          '--beam-args=--direct_running_mode=in_memory'])
+                          '--output-dir', output_dir, '--epochs', '1', '--batch-size', '128'])
   assert code == 0
   files = sorted(os.listdir(os.path.join(output_dir, 'experiments')))
   assert [name.rsplit('.', 1)[1] for name in files] == ['md', 'png']
   with open(os.path.join(output_dir, 'experiments', files[0])) as file:
     table = file.read()
   assert '| [16] |' in table and '| [32, 16] |' in table and 'most popular' in table
-  # Two pipeline runs, each with its own trained model.
-  from inspector import metadata
-  from pipeline import configs
-  store = metadata.connect(configs.PipelineConfig(output_dir=output_dir).metadata_path)
-  assert len(metadata.runs(store, 'movielens-tfx')) == 2
+  # Two more pipeline runs, each with its own trained model, the data steps reused.
+  store = metadata.connect(store_path)
+  runs = metadata.runs(store, 'movielens-tfx')
+  assert len(runs) == runs_before + 2
+  for context in runs[-2:]:
+    states = {e.component: e.state for e in metadata.run_executions(store, 'movielens-tfx',
+                                                                     context)}
+    assert states['Transform'] == 'CACHED' and states['CatalogTrainer'] == 'COMPLETE'
