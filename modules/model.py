@@ -27,7 +27,15 @@ def dense_stack(layer_sizes: Sequence[int], name: str) -> tf.keras.Sequential:
   return tf.keras.Sequential(layers, name=name)
 
 
-class QueryTower(tf.keras.Model):
+class Tower(tf.keras.Model):
+  """A tower whose `predict` runs its graph as written (see TwoTowerModel.train_step)."""
+
+  @tf.autograph.experimental.do_not_convert
+  def predict_step(self, data):
+    return self(data, training=False)
+
+
+class QueryTower(Tower):
   """Transformed query features (user index, timestamp bucket and z-score) to an embedding."""
 
   def __init__(self, num_users: int, num_timestamp_buckets: int, config: TrainingConfig,
@@ -55,7 +63,7 @@ def release_year(title: str) -> Optional[int]:
   return int(years[-1]) if years else None
 
 
-class CandidateTower(tf.keras.Model):
+class CandidateTower(Tower):
   """Movie titles to embeddings: title embedding plus the mean of its word embeddings.
 
   With `movie_features`, also the mean of its genres' embeddings and an embedding of its
@@ -181,6 +189,10 @@ class TwoTowerModel(tf.keras.Model):
     own = tf.gather(logits, labels[:, None], batch_dims=1)[:, 0]
     return tf.reduce_sum(tf.reduce_logsumexp(logits, axis=1) - own)
 
+  # Nothing in the step branches on a tensor's value, so AutoGraph need not rewrite it and
+  # every Keras layer it calls: that rewriting took most of the first epoch (about 50 s of
+  # 60 on MovieLens 100k; docs/model.md, "Training speed").
+  @tf.autograph.experimental.do_not_convert
   def train_step(self, features):
     with tf.GradientTape() as tape:
       loss = self.compute_loss_value(features, training=True)
