@@ -172,8 +172,12 @@ def write_recbole_wheel(release, directory, tamper=False):
     for name in sorted(fetch.RECBOLE_SHA256):
       with open(os.path.join(files, name), 'rb') as file:
         content = file.read()
-      digests[name] = hashlib.sha256(content).hexdigest()
-      zipped.writestr(fetch.RECBOLE_DIR + name, content + (b'1\t1\t5\t0\n' if tamper else b''))
+      digests[name] = hashlib.sha256(content).hexdigest()  # before any tampering
+      if tamper and name.endswith('.inter'):  # two ratings swapped: still a valid file
+        lines = content.split(b'\n')
+        lines[1], lines[2] = lines[2], lines[1]
+        content = b'\n'.join(lines)
+      zipped.writestr(fetch.RECBOLE_DIR + name, content)
     zipped.writestr('recbole-1.2.1.dist-info/METADATA',
                     'Metadata-Version: 2.1\nName: recbole\nVersion: 1.2.1\n')
     zipped.writestr('recbole-1.2.1.dist-info/WHEEL',
