@@ -81,12 +81,14 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--epochs', type=int, default=5, help='timed epochs per code path')
   parser.add_argument('--tutorial-max-epochs', type=int, default=300)
+  parser.add_argument('--output-dir', default=common.configs.DEFAULT_OUTPUT_DIR,
+                      help='a run\'s output directory (default: %(default)s)')
   parser.add_argument('--skip-tutorial-quality', action='store_true',
                       help='skip the tutorial recipe\'s time to quality (the long part)')
   args = parser.parse_args()
 
-  _, vocabularies, train, eval_ = common.latest_training_inputs()
-  raw_train, raw_eval, titles = common.latest_raw_examples()
+  _, vocabularies, train, eval_ = common.latest_training_inputs(args.output_dir)
+  raw_train, raw_eval, titles = common.latest_raw_examples(args.output_dir)
 
   tf.keras.utils.set_random_seed(42)
   tutorial = tutorial_model.build([64, 32], raw_train, raw_eval, titles)
