@@ -20,7 +20,7 @@ def latest_training_inputs(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
   """
   import tensorflow_transform as tft
   from modules import hparams, trainer
-  outputs = _latest_outputs(output_dir, pipeline_name, 'Transform.transform_graph')
+  outputs = latest_outputs(output_dir, pipeline_name, 'Transform.transform_graph')
   tft_output = tft.TFTransformOutput(outputs['Transform.transform_graph'])
   examples = outputs['Transform.transformed_examples']
   catalog = outputs['MovieLensExampleGen.catalog']
@@ -30,7 +30,7 @@ def latest_training_inputs(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
       hparams.preset(hparams.DEFAULT_PRESET, input_mode=input_mode))
 
 
-def _latest_outputs(output_dir: str, pipeline_name: str, needed: str):
+def latest_outputs(output_dir: str, pipeline_name: str, needed: str):
   config = configs.PipelineConfig(output_dir=output_dir)
   store = metadata.connect(config.metadata_path)
   for run in reversed(metadata.runs(store, pipeline_name)):
@@ -42,12 +42,14 @@ def _latest_outputs(output_dir: str, pipeline_name: str, needed: str):
 
 
 def latest_raw_examples(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
-                        pipeline_name: str = names.PIPELINE_NAME):
-  """(train, eval, catalog titles) of the newest ExampleGen output: raw user_id, timestamp
-  and movie_title arrays, as the tutorial's code reads them."""
+                        pipeline_name: str = names.PIPELINE_NAME,
+                        of_run_with: str = 'MovieLensExampleGen.examples'):
+  """(train, eval, catalog titles) of ExampleGen's output in the newest run that has
+  `of_run_with`: raw user_id, timestamp and movie_title arrays, as the tutorial's code
+  reads them."""
   import tensorflow as tf
   from modules import trainer, training
-  outputs = _latest_outputs(output_dir, pipeline_name, 'MovieLensExampleGen.examples')
+  outputs = latest_outputs(output_dir, pipeline_name, of_run_with)
   spec = {'user_id': tf.io.FixedLenFeature([], tf.string),
           'timestamp': tf.io.FixedLenFeature([], tf.int64),
           'movie_title': tf.io.FixedLenFeature([], tf.string)}
