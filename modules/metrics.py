@@ -8,7 +8,7 @@ rated in training are removed from the list first (what a product shows), so the
 push the truth down. Scores are computed a chunk of queries at a time, so memory stays
 bounded whatever the catalog's size.
 """
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -30,9 +30,20 @@ def ranks_of_truth(scores_of: ScoresOf, true_index: np.ndarray,
     seen: [queries] arrays of the columns to leave out (the true title is never left out).
     chunk: queries scored at a time; by default as many as SCORES_PER_CHUNK scores allow.
   """
-  ranks = np.empty(len(true_index), np.int64)
+  listed, unseen = ranks_listed_and_unseen(scores_of, true_index, seen, chunk)
+  return listed if seen is None else unseen
+
+
+def ranks_listed_and_unseen(scores_of: ScoresOf, true_index: np.ndarray,
+                            seen: Optional[Sequence[np.ndarray]] = None,
+                            chunk: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+  """Both ranks of each query's truth from one scoring pass: as listed, and with its seen
+  titles left out (the listed rank less the seen titles that score higher; the listed
+  ranks again when `seen` is None). Arguments as ranks_of_truth's."""
+  listed = np.empty(len(true_index), np.int64)
+  unseen = listed if seen is None else np.empty(len(true_index), np.int64)
   if not len(true_index):
-    return ranks
+    return listed, unseen
   if chunk is None:
     chunk = max(1, SCORES_PER_CHUNK // scores_of(slice(0, 1)).shape[1])
   for start in range(0, len(true_index), chunk):
@@ -40,16 +51,19 @@ def ranks_of_truth(scores_of: ScoresOf, true_index: np.ndarray,
     scores = scores_of(rows)
     truth = true_index[rows]
     own = scores[np.arange(len(truth)), np.maximum(truth, 0)]
-    higher = scores > own[:, None]
+    rank = (scores > own[:, None]).sum(axis=1)
+    rank[truth < 0] = MISS
+    listed[rows] = rank
     if seen is not None:
       seen_rows = seen[rows]
-      lengths = [len(columns) for columns in seen_rows]
-      if sum(lengths):
-        higher[np.repeat(np.arange(len(truth)), lengths), np.concatenate(seen_rows)] = False
-    rank = higher.sum(axis=1)
-    rank[truth < 0] = MISS
-    ranks[rows] = rank
-  return ranks
+      owner = np.repeat(np.arange(len(truth)), [len(columns) for columns in seen_rows])
+      if len(owner):
+        columns = np.concatenate(seen_rows).astype(np.int64)
+        above = scores[owner, columns] > own[owner]
+        rank = rank - np.bincount(owner, weights=above, minlength=len(truth)).astype(np.int64)
+        rank[truth < 0] = MISS
+      unseen[rows] = rank
+  return listed, unseen
 
 
 def embedding_scores(queries: np.ndarray, candidates: np.ndarray) -> ScoresOf:

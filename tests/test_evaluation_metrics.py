@@ -146,3 +146,23 @@ def test_the_lift_floor_follows_the_popularity_list_of_the_same_split():
   assert not gate.checks(0.25, 0.24, 0.0, 1.1, 0.01)[1].passed
   check = gate.checks(0.4674, 0.2963, 0.0, 1.1, 0.01)[1]
   assert check.threshold == pytest.approx(0.32593) and '1.58x' in check.line()
+
+
+def test_both_ranks_from_one_pass_equal_ranking_each_way_by_brute_force():
+  rng = np.random.default_rng(3)
+  scores = rng.integers(0, 5, size=(40, 12)).astype(np.float32)  # ties on purpose
+  truth = rng.integers(-1, 12, 40)
+  seen = np.empty(40, dtype=object)
+  seen[:] = [rng.choice(12, rng.integers(0, 6), replace=False) for _ in range(40)]
+  listed, unseen = metrics.ranks_listed_and_unseen(lambda rows: scores[rows], truth, seen,
+                                                   chunk=7)
+  for row in range(40):
+    if truth[row] < 0:
+      assert listed[row] == unseen[row] == metrics.MISS
+      continue
+    above = scores[row] > scores[row, truth[row]]
+    assert listed[row] == above.sum()
+    kept = np.ones(12, bool)
+    kept[seen[row]] = False
+    kept[truth[row]] = True
+    assert unseen[row] == (above & kept).sum()

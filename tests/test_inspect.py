@@ -146,12 +146,16 @@ def render_in_chromium(path, tmp_path):
     if os.environ.get('REQUIRE_CHROMIUM'):
       pytest.fail('Chromium is required here (REQUIRE_CHROMIUM): apt-get install chromium')
     pytest.skip('no Chromium on this machine (apt-get install chromium)')
-  result = subprocess.run(
-      [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-       '--no-first-run', '--disable-background-networking', '--disable-component-update',
-       '--disable-sync', f'--user-data-dir={tmp_path / "chromium"}',
-       '--virtual-time-budget=10000', '--dump-dom', f'file://{path}'],
-      capture_output=True, text=True, timeout=120)
+  try:
+    result = subprocess.run(
+        [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+         '--no-first-run', '--disable-background-networking', '--disable-component-update',
+         '--disable-sync', f'--user-data-dir={tmp_path / "chromium"}',
+         '--virtual-time-budget=10000', '--dump-dom', f'file://{path}'],
+        capture_output=True, text=True, timeout=120)
+  except subprocess.TimeoutExpired:
+    pytest.fail(f'Chromium did not finish loading {path}: a script on the page (an alert) '
+                'may have blocked it')
   assert result.returncode == 0, result.stderr[-2000:]
   return result.stdout
 

@@ -106,8 +106,7 @@ def rank_model(model: ServedModel, data: EvalData, user_id: Optional[np.ndarray]
                                    data.timestamp)
   truth, seen = _truth_and_seen(model, data)
   scores_of = metrics.embedding_scores(queries, model.candidates)
-  return (metrics.ranks_of_truth(scores_of, truth),
-          metrics.ranks_of_truth(scores_of, truth, seen))
+  return metrics.ranks_listed_and_unseen(scores_of, truth, seen)
 
 
 def _truth_and_seen(model: ServedModel, data: EvalData):
