@@ -16,6 +16,7 @@ KS = (1, 5, 10, 50, 100)
 MISS = np.iinfo(np.int64).max  # the rank of a title outside the catalog
 ScoresOf = Callable[[slice], np.ndarray]  # the [queries, titles] scores of some queries
 SCORES_PER_CHUNK = 1 << 24  # 64 MB of float32 scores (and 16 MB of comparisons) at a time
+SEEN_PER_CHUNK = 1 << 14  # queries whose seen titles are compared at a time
 
 
 def ranks_of_truth(scores_of: ScoresOf, true_index: np.ndarray,
@@ -80,11 +81,15 @@ def popularity_ranks(counts: np.ndarray, true_index: np.ndarray,
   place[order] = np.arange(len(counts))
   ranks = place[np.maximum(true_index, 0)]
   if seen is not None:
-    lengths = np.array([len(columns) for columns in seen])
-    if lengths.sum():
-      owner = np.repeat(np.arange(len(true_index)), lengths)
-      before = place[np.concatenate(list(seen)).astype(np.int64)] < ranks[owner]
-      ranks = ranks - np.bincount(owner[before], minlength=len(true_index))
+    # A chunk of queries at a time: every seen title of millions of ratings at once would
+    # take gigabytes.
+    for start in range(0, len(true_index), SEEN_PER_CHUNK):
+      rows = slice(start, min(start + SEEN_PER_CHUNK, len(true_index)))
+      seen_rows = seen[rows]
+      owner = np.repeat(np.arange(len(seen_rows)), [len(columns) for columns in seen_rows])
+      if len(owner):
+        before = place[np.concatenate(list(seen_rows)).astype(np.int64)] < ranks[rows][owner]
+        ranks[rows] -= np.bincount(owner[before], minlength=len(seen_rows))
   return np.where(true_index < 0, MISS, ranks)
 
 

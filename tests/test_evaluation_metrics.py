@@ -166,3 +166,17 @@ def test_both_ranks_from_one_pass_equal_ranking_each_way_by_brute_force():
     kept[seen[row]] = False
     kept[truth[row]] = True
     assert unseen[row] == (above & kept).sum()
+
+
+def test_popularity_ranks_are_the_same_whatever_the_chunk_of_seen_titles(monkeypatch):
+  rng = np.random.default_rng(4)
+  counts, truth = rng.integers(0, 9, 15), rng.integers(-1, 15, 50)
+  seen = np.empty(50, dtype=object)
+  seen[:] = [rng.choice(15, rng.integers(0, 5), replace=False) for _ in range(50)]
+  whole = metrics.popularity_ranks(counts, truth, seen)
+  monkeypatch.setattr(metrics, 'SEEN_PER_CHUNK', 7)
+  np.testing.assert_array_equal(metrics.popularity_ranks(counts, truth, seen), whole)
+  scores = -np.argsort(np.argsort(-counts, kind='stable'), kind='stable').astype(np.float32)
+  _, unseen = metrics.ranks_listed_and_unseen(lambda rows: np.tile(scores, (len(truth[rows]), 1)),
+                                              truth, seen)
+  np.testing.assert_array_equal(whole, unseen)  # popularity as scores, ranked the other way
