@@ -7,7 +7,9 @@ from components.evaluator.tables import slice_tables, top_k_tables
 
 
 def _table(rows: List[List[object]], header: List[str]) -> str:
-  return tabulate(rows, headers=header, floatfmt='.4f', missingval='')
+  # Floats formatted here too: tabulate leaves a column that mixes types as it is given.
+  return tabulate([[_cell(c) if isinstance(c, float) else c for c in row] for row in rows],
+                  headers=header, floatfmt='.4f', missingval='')
 
 
 def _cell(value) -> str:
