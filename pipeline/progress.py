@@ -24,16 +24,22 @@ class ComponentProgress(logging.Handler):
 
   def __init__(self, stream: TextIO = None):
     super().__init__(level=logging.DEBUG)
-    self._stream = stream or sys.stdout
+    self._stream = stream  # None: whatever sys.stdout is when a line is printed
     self._started: Dict[str, float] = {}
     self._current: Optional[str] = None
     self._cached = False
     self.finished: List[Dict[str, object]] = []  # one dict per finished component
 
   def _print(self, text: str) -> None:
-    print(text, file=self._stream, flush=True)
+    print(text, file=self._stream or sys.stdout, flush=True)
 
   def emit(self, record: logging.LogRecord) -> None:
+    try:
+      self._show(record)
+    except Exception:  # pylint: disable=broad-except  (a console gone must not stop a run)
+      self.handleError(record)
+
+  def _show(self, record: logging.LogRecord) -> None:
     message = record.getMessage()
     running, finished = _RUNNING.match(message), _FINISHED.match(message)
     if running:

@@ -59,3 +59,20 @@ def test_an_unknown_release_or_component_is_refused_before_anything_runs(tmp_pat
   assert runner_local.main(['--output-dir', str(tmp_path), '--until', 'Trainer']) == 1
   assert '--until Trainer: no such component; choose one of MovieLensExampleGen' in (
       capsys.readouterr().err)
+
+
+def test_a_closed_console_never_stops_a_run():
+  """Progress lines to a console that is gone (a closed pipe) are dropped, not raised into
+  the code that logged them (the Trainer's epochs log through it)."""
+  import io
+  import logging
+  from pipeline import progress
+  stream = io.StringIO()
+  handler = progress.ComponentProgress(stream)
+  stream.close()
+  logging.raiseExceptions, saved = False, logging.raiseExceptions
+  try:
+    handler.handle(logging.makeLogRecord({'name': 'movielens_tfx.trainer', 'msg': 'epoch 1',
+                                          'levelno': logging.INFO}))
+  finally:
+    logging.raiseExceptions = saved
