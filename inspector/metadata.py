@@ -21,13 +21,15 @@ class Output:
   id: int = 0  # the artifact's id in ML Metadata
 
 
-def connect(metadata_path: str) -> metadata_store.MetadataStore:
-  """A read-only store over a local SQLite ML Metadata file, which must exist."""
+def connect(metadata_path: str, writable: bool = False) -> metadata_store.MetadataStore:
+  """A store over a local SQLite ML Metadata file, which must exist; read-only unless
+  `writable`."""
   if not os.path.exists(metadata_path):
     raise FileNotFoundError(f'no ML Metadata at {metadata_path}: has the pipeline run?')
   config = metadata_store_pb2.ConnectionConfig()
   config.sqlite.filename_uri = metadata_path
-  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+  modes = metadata_store_pb2.SqliteMetadataSourceConfig
+  config.sqlite.connection_mode = modes.READWRITE if writable else modes.READONLY
   return metadata_store.MetadataStore(config)
 
 

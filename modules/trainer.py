@@ -60,7 +60,9 @@ def load_inputs(tft_output: tft.TFTransformOutput, train_files: List[str],
   configuration) and the eval examples: all the Trainer reads."""
   spec = tft_output.transformed_feature_spec()
   titles, title_genres = read_catalog(catalog_files)
-  mode = training.choose_input_mode(config, training.count_examples(train_files))
+  # Counting reads every file once: only when the choice depends on the size.
+  count = training.count_examples(train_files) if config.input_mode == 'auto' else 0
+  mode = training.choose_input_mode(config, count)
   train = (training.load_transformed(train_files, spec) if mode == 'memory'
            else training.TrainFiles(list(train_files), spec))
   eval_ = training.load_transformed(eval_files, spec)

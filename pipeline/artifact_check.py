@@ -48,13 +48,6 @@ def _files(uri: str) -> Dict[str, int]:
   return sizes
 
 
-def _writable(metadata_path: str) -> metadata_store.MetadataStore:
-  config = metadata_store_pb2.ConnectionConfig()
-  config.sqlite.filename_uri = metadata_path
-  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
-  return metadata_store.MetadataStore(config)
-
-
 def _produced(store: metadata_store.MetadataStore, pipeline_name: str) -> List[metadata.Output]:
   """Every artifact the pipeline's executions produced (not those they reused), once."""
   seen, outputs = set(), []
@@ -116,7 +109,7 @@ def check(metadata_path: str) -> List[Damage]:
     if name.endswith('.json'):
       with open(os.path.join(directory, name)) as file:
         manifests[int(name[:-len('.json')])] = json.load(file)
-  store = _writable(metadata_path)
+  store = metadata.connect(metadata_path, writable=True)
   found, damaged = [], []
   for artifact in store.get_artifacts_by_id(list(manifests)):
     if artifact.state != metadata_store_pb2.Artifact.LIVE:
