@@ -35,11 +35,11 @@ def parse_args(argv=None) -> argparse.Namespace:
   kubeflow.add_argument('--output-file', default=DEFAULT_OUTPUT_FILE,
                         help='where to write the compiled PipelineJob (default: %(default)s)')
   kubeflow.add_argument('--trainer-cpu', type=float, default=0,
-                        help="the Trainer's vCPU limit (default: the cluster's default)")
+                        help="the Trainer's (and Tuner's) vCPU limit (default: the cluster's default)")
   kubeflow.add_argument('--trainer-memory-gb', type=float, default=0,
-                        help="the Trainer's memory limit in GB (default: the cluster's)")
+                        help="the Trainer's (and Tuner's) memory limit in GB (default: the cluster's)")
   kubeflow.add_argument('--trainer-gpus', type=int, default=0,
-                        help='GPUs for the Trainer (with --trainer-gpu-type)')
+                        help='GPUs for the Trainer and Tuner (with --trainer-gpu-type)')
   kubeflow.add_argument('--trainer-gpu-type', default='',
                         help='accelerator type, e.g. NVIDIA_TESLA_T4 (Vertex AI names)')
   # A cluster cannot read this machine's disk: data and outputs default to a bucket.
@@ -76,8 +76,9 @@ def compile_pipeline(args: argparse.Namespace) -> str:
     if args.trainer_gpus:
       resources.accelerator.type = args.trainer_gpu_type or 'NVIDIA_TESLA_T4'
       resources.accelerator.count = args.trainer_gpus
-    next(c for c in pipeline.components if c.id == names.TRAINER).with_platform_config(
-        resources)
+    for component in pipeline.components:  # the Tuner's trials train as the Trainer does
+      if component.id in (names.TRAINER, names.TUNER):
+        component.with_platform_config(resources)
   output_file = os.path.abspath(args.output_file)
   runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
       config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image=args.image),

@@ -36,13 +36,15 @@ class Executor(trainer_executor.GenericExecutor):
   def _GetFnArgs(self, input_dict: Dict[str, List[types.Artifact]],
                  output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]):
     fn_args = super()._GetFnArgs(input_dict, output_dict, exec_properties)
-    catalog = artifact_utils.get_single_instance(input_dict[CATALOG_KEY])
-    fn_args.custom_config = {
-        **(fn_args.custom_config or {}),
-        'catalog_files': io_utils.all_files_pattern(
-            artifact_utils.get_split_uri([catalog], CATALOG_SPLIT)),
-    }
+    fn_args.custom_config = {**(fn_args.custom_config or {}),
+                             'catalog_files': catalog_files(input_dict)}
     return fn_args
+
+
+def catalog_files(input_dict: Dict[str, List[types.Artifact]]) -> str:
+  """The file pattern of the catalog's examples among a component's inputs."""
+  catalog = artifact_utils.get_single_instance(input_dict[CATALOG_KEY])
+  return io_utils.all_files_pattern(artifact_utils.get_split_uri([catalog], CATALOG_SPLIT))
 
 
 class CatalogTrainer(Trainer):
@@ -53,9 +55,12 @@ class CatalogTrainer(Trainer):
 
   def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel,
                catalog: types.BaseChannel, run_fn: str,
-               custom_config: Optional[Dict[str, Any]] = None):
+               custom_config: Optional[Dict[str, Any]] = None,
+               hyperparameters: Optional[types.BaseChannel] = None):
+    """`hyperparameters`: a Tuner's best, which override custom_config's settings."""
     spec = CatalogTrainerSpec(
         examples=examples, transform_graph=transform_graph, catalog=catalog, run_fn=run_fn,
+        hyperparameters=hyperparameters,
         # run_fn trains by epochs (custom_config), not by steps.
         train_args=trainer_pb2.TrainArgs(), eval_args=trainer_pb2.EvalArgs(),
         custom_config=json.dumps(custom_config or {}, sort_keys=True),

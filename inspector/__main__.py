@@ -3,7 +3,8 @@
     runs                  every run: start, duration, state, each component ran or cached
     artifacts [--run R]   each component's outputs (type, URI, key properties)
     metrics [--run R]     the evaluation (top-K with and without seen titles, baselines,
-                          slices) and the gate's checks
+                          slices, users never seen) and the gate's checks
+    tuning [--run R]      the Tuner's trials (a run with --tune) and the settings it chose
     compare [R1 R2]       two runs side by side: settings, metrics, verdict (latest two)
     lineage [--run R]     the pushed model (or --artifact ID) back to the data it came from
     report [--run R]      a self-contained HTML report of a run (inspector/report.py)
@@ -36,6 +37,7 @@ def main(argv=None) -> int:
   commands = parser.add_subparsers(dest='command', required=True)
   commands.add_parser('runs', help='every run, its state and components')
   for name, text in (('artifacts', 'outputs of a run'), ('metrics', 'evaluation of a run'),
+                     ('tuning', "the Tuner's trials of a run"),
                      ('lineage', 'a model back to its data')):
     command = commands.add_parser(name, help=text)
     command.add_argument('--run', help='run number or id (default: the latest)')
@@ -66,6 +68,8 @@ def main(argv=None) -> int:
       result, text = inspector.artifacts(args.run), tables.format_artifacts
     elif args.command == 'metrics':
       result, text = inspector.evaluation(args.run), tables.format_metrics
+    elif args.command == 'tuning':
+      result, text = inspector.tuning(args.run), tables.format_tuning
     elif args.command == 'compare':
       result, text = inspector.compare(args.first, args.second), tables.format_compare
     elif args.command == 'lineage':

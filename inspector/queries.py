@@ -9,7 +9,7 @@ import os
 from typing import Dict, List, Optional, Tuple
 
 from inspector import metadata
-from pipeline.names import EVALUATION_FILE, EVALUATOR, PUSHER, TRAINER
+from pipeline.names import EVALUATION_FILE, EVALUATOR, PUSHER, TRAINER, TRIALS_FILE, TUNER
 
 # Properties every artifact carries that say nothing about its content.
 _NOISE = {'tfx_version', 'state', 'is_external', 'producer_component', 'name',
@@ -123,6 +123,24 @@ class Inspector:
                          'destination': pushed.properties.get('pushed_destination')}
                         if pushed and pushed.properties.get('pushed') == 1 else None)
     return {'run': number, 'run_id': context.name, 'evaluation_uri': output.uri, **report}
+
+  # tuning ----------------------------------------------------------------------------
+  def tuning(self, selector: Optional[str] = None) -> Dict:
+    """The Tuner's trials of a run (with --tune) and the settings the Trainer took."""
+    number, context = self.select(selector)
+    results = self.output(context, TUNER, 'tuner_results')
+    if results is None:
+      raise InspectionError(f'run {number} has no Tuner: it ran without --tune, or stopped '
+                            'before the Tuner')
+    with open(os.path.join(results.uri, TRIALS_FILE)) as file:
+      trials = json.load(file)
+    best = self.output(context, TUNER, 'best_hyperparameters')
+    with open(os.path.join(best.uri, 'best_hyperparameters.txt')) as file:
+      chosen = json.load(file)
+    return {'run': number, 'run_id': context.name, 'tuner_results_uri': results.uri,
+            'produced': 'reused from an earlier run' if results.state == 'CACHED' else 'this run',
+            'best_hyperparameters': chosen['values'],
+            'trials': trials}
 
   # compare ---------------------------------------------------------------------------
   def settings(self, context) -> Dict[str, object]:

@@ -58,6 +58,17 @@ def format_metrics(result: Dict) -> str:
   return '\n'.join(parts)
 
 
+def format_tuning(result: Dict) -> str:
+  names = sorted({name for trial in result['trials'] for name in trial['hyperparameters']})
+  rows = [[t['trial_id'], t['status'], t['score'], t['best_epoch'], t['seconds']]
+          + [t['hyperparameters'].get(name) for name in names] for t in result['trials']]
+  best = ', '.join(f'{k}={_cell(v)}' for k, v in sorted(result['best_hyperparameters'].items()))
+  return (f'Run {result["run"]} ({result["run_id"]}): {len(rows)} trials ('
+          f'{result["produced"]}); {result["tuner_results_uri"]}\n'
+          + _table(rows, ['trial', 'status', 'val top-100', 'best epoch', 'seconds', *names])
+          + f'\nthe Trainer took: {best}')
+
+
 def format_compare(result: Dict) -> str:
   first, second = result['runs']
   header = ['', f'run {first["run"]}', f'run {second["run"]}']

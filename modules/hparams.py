@@ -37,6 +37,12 @@ class TrainingConfig:
   unique_candidates: bool = _setting(False, 'one softmax column per distinct title of a batch')
   movie_features: bool = _setting(
       False, "add the movie's genres and release year to the candidate tower")
+  user_features: bool = _setting(
+      False, "add the user's age group, gender, occupation and zip-code prefix to the query "
+      'tower (releases that have them)')
+  user_id_dropout: float = _setting(
+      0.0, 'share of training examples whose user id is hidden (the unknown-user index), so '
+      'the query tower learns to serve users it never saw from their features')
   seed: int = _setting(42, 'random seed of initialisation and shuffling')
   patience: int = _setting(
       0, 'stop after this many validations in a row without a better top-100 and keep the '
@@ -61,6 +67,8 @@ class TrainingConfig:
                        f'{", ".join(INPUT_MODES)}')
     if self.patience < 0:
       raise ValueError(f'patience must be 0 (off) or more, not {self.patience}')
+    if not 0 <= self.user_id_dropout < 1:
+      raise ValueError(f'user_id_dropout must be in [0, 1), not {self.user_id_dropout}')
     if self.validation_sample < 0:
       raise ValueError(f'validation_sample must be 0 (all) or more, not {self.validation_sample}')
     for name in ('epochs', 'batch_size', 'embedding_dim', 'validation_freq', 'memory_budget_mb',
@@ -94,6 +102,27 @@ PRESETS = {
                                   movie_features=True, patience=1),
 }
 DEFAULT_PRESET = 'recommended'
+
+
+# What the Tuner searches (modules/tuner.py): the settings that mattered in the experiments
+# (docs/model.md). Lists of layer sizes are written as text, which KerasTuner can choose.
+SEARCH_SPACE = {
+    'layer_sizes': ('64,32', '128,64,32', '256,128,64'),
+    'embedding_dim': (32, 64),
+    'learning_rate': (0.001, 0.002, 0.005),
+    'temperature': (1.0, 0.5),
+    'logq_correction': (True, False),
+    'epochs': (20, 40),
+    'user_features': (True, False),
+}
+
+
+def with_tuned(config: TrainingConfig, values: Dict[str, Any]) -> TrainingConfig:
+  """`config` with a Tuner's chosen values (SEARCH_SPACE's names) in place of its own."""
+  values = dict(values)
+  if isinstance(values.get('layer_sizes'), str):
+    values['layer_sizes'] = [int(size) for size in values['layer_sizes'].split(',')]
+  return TrainingConfig.from_json_dict({**config.to_json_dict(), **values})
 
 
 def preset(name: str, **overrides) -> TrainingConfig:

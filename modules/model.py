@@ -11,7 +11,7 @@ sampling-probability (logQ) correction of popular candidates, and removal of acc
 hits (the same title elsewhere in the batch is not a negative).
 """
 import re
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -36,22 +36,55 @@ class Tower(tf.keras.Model):
 
 
 class QueryTower(Tower):
-  """Transformed query features (user index, timestamp bucket and z-score) to an embedding."""
+  """Transformed query features (user index, timestamp bucket and z-score, and with
+  `user_features` the user's feature indexes) to an embedding.
+
+  Args:
+    user_feature_buckets: {transformed user feature: vocabulary size + 1 for "unknown"} of
+      the release's user features (empty for a release without them).
+  """
 
   def __init__(self, num_users: int, num_timestamp_buckets: int, config: TrainingConfig,
-               **kwargs):
+               user_feature_buckets: Optional[Dict[str, int]] = None, **kwargs):
     super().__init__(**kwargs)
+    self.num_users = num_users
+    self.user_id_dropout = config.user_id_dropout
     self.user_embedding = tf.keras.layers.Embedding(num_users, config.embedding_dim)
     self.timestamp_embedding = tf.keras.layers.Embedding(num_timestamp_buckets,
                                                          config.embedding_dim)
+    buckets = (user_feature_buckets or {}) if config.user_features else {}
+    self.feature_embeddings = {
+        name: tf.keras.layers.Embedding(size, config.embedding_dim, name=f'{name}_embedding')
+        for name, size in sorted(buckets.items())}
     self.dense = dense_stack(config.layer_sizes, 'query_dense')
 
-  def call(self, features: Dict[str, tf.Tensor]) -> tf.Tensor:
+  @property
+  def feature_names(self) -> Tuple[str, ...]:
+    """The transformed features `call` reads."""
+    return (f.USER_INDEX, f.TIMESTAMP_BUCKET, f.TIMESTAMP_Z, *self.feature_embeddings)
+
+  def call(self, features: Dict[str, tf.Tensor], training=None) -> tf.Tensor:
+    user = tf.reshape(features[f.USER_INDEX], [-1])
+    if training and self.user_id_dropout:  # hidden ids train the unknown-user index
+      hidden = tf.random.uniform(tf.shape(user)) < self.user_id_dropout
+      user = tf.where(hidden, tf.cast(self.num_users - 1, user.dtype), user)
     z = tf.reshape(tf.cast(features[f.TIMESTAMP_Z], tf.float32), [-1, 1])
-    return self.dense(tf.concat([
-        self.user_embedding(tf.reshape(features[f.USER_INDEX], [-1])),
-        self.timestamp_embedding(tf.reshape(features[f.TIMESTAMP_BUCKET], [-1])),
-        z], axis=1))
+    parts = [self.user_embedding(user),
+             self.timestamp_embedding(tf.reshape(features[f.TIMESTAMP_BUCKET], [-1])), z]
+    parts += [embedding(tf.reshape(features[name], [-1]))
+              for name, embedding in self.feature_embeddings.items()]
+    return self.dense(tf.concat(parts, axis=1))
+
+  def average_unknown(self) -> None:
+    """Gives each "unknown" index that training never saw (the last of every vocabulary)
+    the mean of the trained rows: an unknown user, or a request without a feature, is then
+    queried as the average, not by a random initial vector. With user-id dropout the unknown
+    user's row is trained, and kept."""
+    tables = [embedding.embeddings for embedding in self.feature_embeddings.values()]
+    if not self.user_id_dropout:
+      tables.append(self.user_embedding.embeddings)
+    for table in tables:
+      table[-1].assign(tf.reduce_mean(table[:-1], axis=0))
 
 
 _YEAR = re.compile(r'\((\d{4})\)')

@@ -20,6 +20,7 @@ import os
 import time
 from typing import Dict, List, Tuple
 
+import keras_tuner
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -54,24 +55,32 @@ def read_catalog(file_pattern: str) -> Tuple[List[str], List[List[int]]]:
   return titles, [sorted(genres[title]) for title in titles]
 
 
+def read_vocabularies(tft_output: tft.TFTransformOutput,
+                      catalog_files: str) -> training.Vocabularies:
+  """The catalog's titles and genres and the Transform's vocabulary sizes."""
+  spec = tft_output.transformed_feature_spec()
+  titles, title_genres = read_catalog(catalog_files)
+  return training.Vocabularies(
+      num_users=tft_output.num_buckets_for_transformed_feature(f.USER_INDEX),
+      num_timestamp_buckets=tft_output.num_buckets_for_transformed_feature(f.TIMESTAMP_BUCKET),
+      titles=titles, title_genres=title_genres,
+      title_tokens=[t.decode() for t in tft_output.vocabulary_by_name(f.TITLE_TOKEN_VOCABULARY)],
+      user_feature_buckets={name: tft_output.num_buckets_for_transformed_feature(name)
+                            for name in f.USER_FEATURES.values() if name in spec})
+
+
 def load_inputs(tft_output: tft.TFTransformOutput, train_files: List[str],
                 eval_files: List[str], catalog_files: str, config: hparams.TrainingConfig):
   """Vocabularies, the training examples (in memory or to stream, by their number and the
   configuration) and the eval examples: all the Trainer reads."""
   spec = tft_output.transformed_feature_spec()
-  titles, title_genres = read_catalog(catalog_files)
   # Counting reads every file once: only when the choice depends on the size.
   count = training.count_examples(train_files) if config.input_mode == 'auto' else 0
   mode = training.choose_input_mode(config, count)
   train = (training.load_transformed(train_files, spec) if mode == 'memory'
            else training.TrainFiles(list(train_files), spec))
   eval_ = training.load_transformed(eval_files, spec)
-  vocabularies = training.Vocabularies(
-      num_users=tft_output.num_buckets_for_transformed_feature(f.USER_INDEX),
-      num_timestamp_buckets=tft_output.num_buckets_for_transformed_feature(f.TIMESTAMP_BUCKET),
-      titles=titles, title_genres=title_genres,
-      title_tokens=[t.decode() for t in tft_output.vocabulary_by_name(f.TITLE_TOKEN_VOCABULARY)])
-  return vocabularies, train, eval_
+  return read_vocabularies(tft_output, catalog_files), train, eval_
 
 
 def run_fn(fn_args) -> None:
@@ -79,7 +88,11 @@ def run_fn(fn_args) -> None:
   custom_config = fn_args.custom_config or {}
   config = hparams.TrainingConfig.from_json_dict(custom_config.get(
       'training', hparams.PRESETS[hparams.DEFAULT_PRESET].to_json_dict()))
-  tft_output = tft.TFTransformOutput(fn_args.transform_output)
+  if fn_args.hyperparameters:  # the Tuner's best settings, over the configured ones
+    tuned = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters).values
+    logger.info('Training with the Tuner\'s best settings: %s', tuned)
+    config = hparams.with_tuned(config, tuned)
+  tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
   vocabularies, train, eval_ = load_inputs(tft_output, fn_args.train_files, fn_args.eval_files,
                                            custom_config['catalog_files'], config)
   trainer = training.TwoTowerFit(config, vocabularies, train, eval_, log_dir=fn_args.model_run_dir)
@@ -111,7 +124,7 @@ def run_fn(fn_args) -> None:
   plots.plot_validation_curves(
       {f'layers {config.layer_sizes}': history}, baseline['100'],
       os.path.join(fn_args.model_run_dir, names.PLOT_FILE))
-  trainer.average_unknown_user()
+  trainer.query_tower.average_unknown()
   export(fn_args.serving_model_dir, fn_args.model_run_dir, tft_output, trainer,
          int(custom_config.get('serving_k', serving.DEFAULT_K)))
   # Where the Trainer's time went: reading and building, the epochs, the export and checks.

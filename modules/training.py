@@ -25,7 +25,6 @@ from modules.hparams import TrainingConfig
 
 logger = logging.getLogger('movielens_tfx.trainer')
 FEATURES = (f.USER_INDEX, f.TIMESTAMP_BUCKET, f.TIMESTAMP_Z, f.MOVIE_TITLE)
-QUERY_FEATURES = (f.USER_INDEX, f.TIMESTAMP_BUCKET, f.TIMESTAMP_Z)
 STEPS_PER_EXECUTION = 16
 # What one training example costs in memory while the in-memory input is built: its title
 # as a Python bytes object in a NumPy array (~80 bytes), the three query features, the
@@ -45,9 +44,15 @@ def read_examples(file_patterns: Sequence[str], spec: Dict) -> Dict[str, np.ndar
   return {name: np.concatenate([part[name].reshape(-1) for part in parts]) for name in spec}
 
 
+def model_features(feature_spec: Dict) -> List[str]:
+  """The transformed features the model may read: FEATURES and the release's user features."""
+  return [*FEATURES, *(name for name in f.USER_FEATURES.values() if name in feature_spec)]
+
+
 def load_transformed(file_patterns: Sequence[str], feature_spec: Dict) -> Dict[str, np.ndarray]:
   """The model's features of every transformed example."""
-  return read_examples(file_patterns, {name: feature_spec[name] for name in FEATURES})
+  return read_examples(file_patterns,
+                       {name: feature_spec[name] for name in model_features(feature_spec)})
 
 
 def count_examples(file_patterns: Sequence[str]) -> int:
@@ -82,6 +87,8 @@ class Vocabularies:
   titles: List[str]  # the candidates: every catalog title, once
   title_tokens: List[str]
   title_genres: Optional[List[List[int]]] = None  # TFDS genre ids of each title
+  # The release's user features: {transformed name: vocabulary size + 1 for "unknown"}.
+  user_feature_buckets: Dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 class Progress(tf.keras.callbacks.Callback):
@@ -171,7 +178,7 @@ def sample_rows(columns: Dict[str, np.ndarray], size: int, seed: int) -> Dict[st
 
 class TwoTowerFit:
   """Builds the towers for a configuration and trains them: `train` is in memory (columns of
-  FEATURES) or TrainFiles to stream; `eval_` is in memory and sampled for validation."""
+  model_features) or TrainFiles to stream; `eval_` is in memory and sampled for validation."""
 
   def __init__(self, config: TrainingConfig, vocabularies: Vocabularies,
                train: Union[Dict[str, np.ndarray], TrainFiles], eval_: Dict[str, np.ndarray],
@@ -180,7 +187,10 @@ class TwoTowerFit:
     self.vocabularies = vocabularies
     tf.keras.utils.set_random_seed(config.seed)
     self.query_tower = m.QueryTower(vocabularies.num_users, vocabularies.num_timestamp_buckets,
-                                    config, name='query_tower')
+                                    config, vocabularies.user_feature_buckets,
+                                    name='query_tower')
+    if config.user_features and not vocabularies.user_feature_buckets:
+      logger.info('The release has no user features: the query tower uses the id and time')
     self.candidate_tower = m.CandidateTower(vocabularies.titles, vocabularies.title_tokens,
                                             config, vocabularies.title_genres,
                                             name='candidate_tower')
@@ -192,7 +202,7 @@ class TwoTowerFit:
       train_title_index = self._catalog_index(train[f.MOVIE_TITLE])
       self.title_counts = np.bincount(train_title_index, minlength=len(vocabularies.titles))
       # Training reads titles as lookup positions (catalog index + 1; 0 is "unknown").
-      self.train_inputs = {name: train[name] for name in QUERY_FEATURES}
+      self.train_inputs = {name: train[name] for name in self.query_tower.feature_names}
       self.train_inputs[f.TITLE_INDEX] = train_title_index + 1
     # Training ratings of each catalog title (its share is its sampling probability).
     self.num_train = int(self.title_counts.sum())
@@ -261,8 +271,9 @@ class TwoTowerFit:
     lookup = self.candidate_tower.title_lookup
 
     def inputs(records):
-      parsed = self._parse(records, FEATURES)
-      columns = {name: parsed[name] for name in QUERY_FEATURES}
+      query = self.query_tower.feature_names
+      parsed = self._parse(records, (*query, f.MOVIE_TITLE))
+      columns = {name: parsed[name] for name in query}
       columns[f.TITLE_INDEX] = lookup(parsed[f.MOVIE_TITLE])
       return columns
 
@@ -291,7 +302,7 @@ class TwoTowerFit:
                                         batch_size=4096, verbose=0)
 
   def query_embeddings(self, data: Dict[str, np.ndarray]) -> np.ndarray:
-    inputs = {name: data[name] for name in QUERY_FEATURES}
+    inputs = {name: data[name] for name in self.query_tower.feature_names}
     return self.query_tower.predict(inputs, batch_size=8192, verbose=0)
 
   def validate(self) -> Dict[str, float]:
@@ -311,13 +322,6 @@ class TwoTowerFit:
       tf.summary.scalar('loss', entry['loss'])
       for k, value in entry.get('val_top_k', {}).items():
         tf.summary.scalar(f'validation/top_{k}_accuracy', value)
-
-  def average_unknown_user(self) -> None:
-    """Gives the unknown-user index (the vocabulary's last, never seen in training) the mean
-    of the trained users' embeddings: an unknown user is then queried as an average user,
-    not by a random initial vector."""
-    table = self.query_tower.user_embedding.embeddings
-    table[-1].assign(tf.reduce_mean(table[:-1], axis=0))
 
   def fit(self) -> List[Dict]:
     progress = Progress(self)

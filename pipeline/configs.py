@@ -48,6 +48,9 @@ class PipelineConfig:
                             'version, as TF Serving reads them (default: OUTPUT_DIR/serving)')
   layout: str = _field('auto', "data layout, or 'auto' to detect it from the file names")
   eval_percent: int = _field(20, 'percentage of ratings in the eval split (stable hash)')
+  holdout_users: int = _field(0, 'percentage of users held out of training entirely (a stable '
+                              'hash of the id; all their ratings in eval), for the '
+                              "Evaluator's cold-start figures")
   max_bad_rows: int = _field(0, 'unusable input rows that may be skipped (and reported) '
                              'before the run fails')
   beam_args: List[str] = _field(DEFAULT_BEAM_ARGS, 'Beam pipeline arguments, as one '
@@ -70,6 +73,9 @@ class PipelineConfig:
       True, 'compare each model with the latest blessed one (a Resolver of ML Metadata); '
       'off for orchestrators without resolver support')
   serving_k: int = _field(100, 'titles the pushed model\'s retrieve signatures return')
+  tune: bool = _field(False, 'search the training settings with a Tuner (KerasTuner) on the '
+                      'train split before the Trainer, which then uses the best it found')
+  tune_trials: int = _field(10, 'trials the Tuner may run (each a training run)')
   preset: str = _field(hparams.DEFAULT_PRESET, 'training preset: '
                        + ', '.join(hparams.PRESETS) + '; the training flags below override '
                        'single settings')
@@ -79,8 +85,12 @@ class PipelineConfig:
   def __post_init__(self):
     if not 0 < self.eval_percent < 100:
       raise ValueError(f'--eval-percent must be between 1 and 99, not {self.eval_percent}')
+    if not 0 <= self.holdout_users < 100:
+      raise ValueError(f'--holdout-users must be between 0 and 99, not {self.holdout_users}')
     if self.max_bad_rows < 0:
       raise ValueError(f'--max-bad-rows cannot be negative ({self.max_bad_rows})')
+    if self.tune_trials < 1:
+      raise ValueError(f'--tune-trials must be at least 1, not {self.tune_trials}')
     if self.serving_k < 1:
       raise ValueError(f'--serving-k must be at least 1, not {self.serving_k}')
     if self.release not in fetch.RELEASES:

@@ -1,7 +1,7 @@
 """create_pipeline: the one definition of the pipeline, shared by every runner.
 
 ExampleGen over MovieLens -> StatisticsGen -> SchemaGen -> ExampleValidator -> ValidationGate
-  -> Transform -> Trainer (with the catalog as the candidates)
+  -> Transform -> [Tuner, with --tune] -> Trainer (with the catalog as the candidates)
   -> RetrievalEvaluator (against the latest blessed model, found by a Resolver)
   -> ServingPusher
 """
@@ -14,6 +14,7 @@ from components.evaluator.component import RetrievalEvaluator
 from components.example_gen import MovieLensExampleGen
 from components.pusher import ServingPusher
 from components.catalog_trainer import CatalogTrainer
+from components.catalog_tuner import CatalogTuner
 from components.validation_gate import ValidationGate
 from pipeline import names
 from pipeline.configs import PipelineConfig
@@ -27,7 +28,7 @@ def create_pipeline(
   """The pipeline for `config`; runners add how and where it runs."""
   example_gen = MovieLensExampleGen(
       data_dir=config.data_dir, eval_percent=config.eval_percent, layout=config.layout,
-      max_bad_rows=config.max_bad_rows,
+      max_bad_rows=config.max_bad_rows, holdout_user_percent=config.holdout_users,
       code_version=source_fingerprint('components.example_gen')).with_id(names.EXAMPLE_GEN)
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs['examples']).with_id(names.STATISTICS_GEN)
@@ -52,14 +53,25 @@ def create_pipeline(
                      'code_version': source_fingerprint('modules.preprocessing')}
   ).with_id(names.TRANSFORM)
   transform.add_upstream_node(validation_gate)  # no training on data with anomalies
+  # What the Tuner and the Trainer both read: the transformed examples, and the catalog.
+  training_inputs = dict(examples=transform.outputs['transformed_examples'],
+                         transform_graph=transform.outputs['transform_graph'],
+                         catalog=example_gen.outputs['catalog'])
+  tuner = None
+  if config.tune:
+    tuner = CatalogTuner(
+        **training_inputs, tuner_fn='modules.tuner.tuner_fn',
+        custom_config={'training': config.training.to_json_dict(), 'trials': config.tune_trials,
+                       'code_version': source_fingerprint('modules.tuner',
+                                                          'components.catalog_tuner')}
+    ).with_id(names.TUNER)
   trainer = CatalogTrainer(
-      examples=transform.outputs['transformed_examples'],
-      transform_graph=transform.outputs['transform_graph'],
-      catalog=example_gen.outputs['catalog'], run_fn='modules.trainer.run_fn',
+      **training_inputs, run_fn='modules.trainer.run_fn',
       custom_config={'training': config.training.to_json_dict(),
                      'serving_k': config.serving_k,
                      'code_version': source_fingerprint('modules.trainer',
-                                                        'components.catalog_trainer')}
+                                                        'components.catalog_trainer')},
+      hyperparameters=tuner.outputs['best_hyperparameters'] if tuner else None
   ).with_id(names.TRAINER)
   latest_blessed_model = None
   if config.compare_with_blessed:
@@ -85,7 +97,7 @@ def create_pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=[c for c in (example_gen, statistics_gen, schema_gen, example_validator,
-                              validation_gate, transform, trainer, latest_blessed_model,
+                              validation_gate, transform, tuner, trainer, latest_blessed_model,
                               evaluator, pusher) if c is not None],
       enable_cache=config.cache,
       metadata_connection_config=metadata_connection_config,

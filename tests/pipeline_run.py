@@ -8,6 +8,7 @@ import os
 from typing import Dict, List
 
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 import runner_local
 from inspector import metadata
@@ -78,3 +79,11 @@ def inspect_json_at(output_dir: str, *args: str):
   code, out, err = inspect_at(output_dir, *args, '--json')
   assert code == 0, err
   return json.loads(out)
+
+
+def signature_names(model_uri: str) -> set:
+  """The SignatureDefs of a model's Format-Serving, as TF Serving reads them."""
+  saved = saved_model_pb2.SavedModel()
+  with open(os.path.join(model_uri, 'Format-Serving', 'saved_model.pb'), 'rb') as file:
+    saved.ParseFromString(file.read())
+  return set(saved.meta_graphs[0].signature_def) - {'__saved_model_init_op'}

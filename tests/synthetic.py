@@ -10,6 +10,7 @@ import random
 from typing import List
 
 from data.features import GENRE_ALIASES  # the CSV releases' spellings
+from data.layouts import OCCUPATIONS_1M
 
 GENRES_100K = ('unknown', 'Action', 'Adventure', 'Animation', "Children's", 'Comedy', 'Crime',
                'Documentary', 'Drama', 'Fantasy', 'Film-Noir', 'Horror', 'Musical', 'Mystery',
@@ -68,12 +69,17 @@ def make_release(num_users: int = 30, num_movies: int = 40, num_ratings: int = 6
 
 def make_clustered_release(num_users: int = 120, num_movies: int = 300,
                            ratings_per_user: int = 25, num_groups: int = 6,
-                           taste: float = 0.9, seed: int = 0) -> Release:
+                           taste: float = 0.9, seed: int = 0,
+                           occupation_tells_group: bool = False) -> Release:
   """A release with tastes a model can learn and a most-popular list cannot: users and
   movies fall into groups, and a user's ratings are, with probability `taste`, of a movie
-  of their own group (otherwise of any movie)."""
+  of their own group (otherwise of any movie). With `occupation_tells_group`, a user's
+  occupation names their group: what a model can serve a user it never saw by."""
   rng = random.Random(seed)
   movies, users = _movies(rng, num_movies), _users(rng, num_users)
+  if occupation_tells_group:  # (names of MovieLens 1M's list, so every layout writes them)
+    for user in users:
+      user.occupation = OCCUPATIONS_1M[1 + user.user_id % num_groups]
   block = num_movies // num_groups
   pairs = set()
   for user in range(1, num_users + 1):
@@ -140,7 +146,8 @@ def write_recbole_100k(release: Release, directory: str) -> str:
 
 
 def write_grouplens_1m(release: Release, directory: str) -> str:
-  """1M gives age groups (18 for 18-24, ...) and occupation codes (4 is college/grad student)."""
+  """1M gives age groups (18 for 18-24, ...) and occupation codes (4, college/grad student,
+  for an occupation not in its list)."""
   os.makedirs(directory, exist_ok=True)
   _write(os.path.join(directory, 'ratings.dat'),
          [f'{r.user_id}::{r.movie_id}::{r.rating}::{r.timestamp}' for r in release.ratings])
@@ -148,8 +155,14 @@ def write_grouplens_1m(release: Release, directory: str) -> str:
          [f'{m.movie_id}::{m.title}::{"|".join(m.genres)}' for m in release.movies],
          encoding='latin-1')
   _write(os.path.join(directory, 'users.dat'),
-         [f'{u.user_id}::{u.gender}::{age_group(u.age)}::4::{u.zip_code}' for u in release.users])
+         [f'{u.user_id}::{u.gender}::{age_group(u.age)}::{_occupation_code(u.occupation)}::'
+          f'{u.zip_code}' for u in release.users])
   return directory
+
+
+def _occupation_code(occupation: str) -> int:
+  """1M's code of an occupation in its list; 4 (college/grad student) for the others."""
+  return OCCUPATIONS_1M.index(occupation) if occupation in OCCUPATIONS_1M else 4
 
 
 def write_grouplens_csv(release: Release, directory: str) -> str:

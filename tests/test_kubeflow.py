@@ -203,3 +203,24 @@ def test_the_dockerfile_builds_on_the_locks_tfx_and_installs_the_same_pins(compi
   with open(os.path.join(configs.REPO_ROOT, '.dockerignore')) as file:
     ignored = file.read().split()
   assert {'data/movielens', '.venv', 'outputs'} <= set(ignored)
+
+
+def test_with_tune_a_tuner_task_feeds_the_trainer_its_best_hyperparameters(tmp_path):
+  compiled, _ = compile_to(tmp_path, '--tune', '--tune-trials', '30', '--holdout-users', '10',
+                           '--trainer-cpu', '8')
+  assert 'CatalogTuner' in compiled.tasks
+  tuned = compiled.tasks['CatalogTrainer'].inputs.artifacts['hyperparameters']
+  assert (tuned.task_output_artifact.producer_task,
+          tuned.task_output_artifact.output_artifact_key) == ('CatalogTuner',
+                                                              'best_hyperparameters')
+  assert compiled.tasks['CatalogTuner'].inputs.artifacts['catalog'].task_output_artifact\
+      .producer_task == 'MovieLensExampleGen'
+  parameters = {name: compiled.tasks[name].inputs.parameters for name in compiled.tasks}
+  tuning = json.loads(parameters['CatalogTuner']['custom_config'].runtime_value
+                      .constant_value.string_value)
+  assert tuning['trials'] == 30 and tuning['training']['layer_sizes'] == [128, 64, 32]
+  assert parameters['MovieLensExampleGen']['holdout_user_percent'].runtime_value\
+      .constant_value.int_value == 10
+  # The trials train as the Trainer does: the same resources.
+  assert compiled.executor('CatalogTuner').container.resources == compiled.executor(
+      'CatalogTrainer').container.resources

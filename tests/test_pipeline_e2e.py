@@ -11,12 +11,14 @@ from data import features as f
 from modules import hparams
 from pipeline import names
 from tests import synthetic
-from tests.pipeline_run import feature_values, read_examples, run_pipeline
+from tests.pipeline_run import feature_values, read_examples, run_pipeline, signature_names
 
 COMPONENTS = ('MovieLensExampleGen', 'StatisticsGen', 'SchemaGen', 'ExampleValidator',
-              'ValidationGate', 'Transform', 'CatalogTrainer', 'RetrievalEvaluator',
-              'ServingPusher')
-TRAINING_FLAGS = ('--epochs', '2', '--validation-freq', '1', '--batch-size', '128')
+              'ValidationGate', 'Transform', 'CatalogTuner', 'CatalogTrainer',
+              'RetrievalEvaluator', 'ServingPusher')
+# The Tuner runs here with a budget of two trials: their epochs are its choice.
+TRAINING_FLAGS = ('--epochs', '2', '--validation-freq', '5', '--batch-size', '128',
+                  '--tune', '--tune-trials', '2')
 TFDS_FEATURES = {f.USER_ID, f.MOVIE_ID, f.USER_RATING, f.TIMESTAMP, f.MOVIE_TITLE,
                  f.MOVIE_GENRES, f.RAW_USER_AGE, f.BUCKETIZED_USER_AGE, f.USER_GENDER,
                  f.USER_OCCUPATION_TEXT, f.USER_ZIP_CODE}
@@ -105,9 +107,31 @@ def test_a_second_identical_run_is_served_from_the_cache(first_run):
   again = run_pipeline(first_run.config.data_dir, first_run.config.output_dir, *TRAINING_FLAGS)
   assert again.exit_code == 0, again.stderr
   # Only the resolver of the latest blessed model runs (it has no cache: it queries).
-  assert 'Done: 10 components, 1 ran, 9 reused from the cache' in again.stdout
+  assert 'Done: 11 components, 1 ran, 10 reused from the cache' in again.stdout
   assert (again.outputs()['MovieLensExampleGen.examples'].uri
           == first_run.outputs()['MovieLensExampleGen.examples'].uri)
+
+
+def test_the_tuner_ran_its_trials_and_the_trainer_took_the_best(first_run):
+  from tests.pipeline_run import inspect_at, inspect_json_at
+  tuning = inspect_json_at(first_run.config.output_dir, 'tuning')
+  trials = tuning['trials']
+  assert len(trials) == 2 and {t['status'] for t in trials} == {'COMPLETED'}
+  assert all(t['seconds'] > 0 and 0 <= t['score'] <= 1 for t in trials)
+  assert set(trials[0]['hyperparameters']) == set(hparams.SEARCH_SPACE)
+  best = tuning['best_hyperparameters']
+  top = max(t['score'] for t in trials)
+  assert best in [t['hyperparameters'] for t in trials if t['score'] == top]
+  # The Trainer trained with exactly the settings the Tuner chose.
+  with open(os.path.join(first_run.outputs()['CatalogTrainer.model_run'].uri,
+                         names.HISTORY_FILE)) as file:
+    config = json.load(file)['config']
+  expected = hparams.with_tuned(hparams.PRESETS['recommended'], best)
+  assert {name: config[name] for name in best} == {name: getattr(expected, name)
+                                                   for name in best}
+  assert first_run.outputs()['CatalogTuner.tuner_results'].properties['trials'] == 2
+  code, out, _ = inspect_at(first_run.config.output_dir, 'tuning')
+  assert code == 0 and '2 trials' in out and 'the Trainer took:' in out
 
 
 CODE_RUNNING = {  # component id: where its fingerprint sits among its settings
@@ -133,7 +157,8 @@ def fingerprints(root=None):
 
 @pytest.mark.parametrize('edited, rerun', [
     ('data/layouts.py', {'MovieLensExampleGen', 'CatalogTrainer'}),  # the trainer reads
-    ('data/features.py', {'MovieLensExampleGen', 'CatalogTrainer', 'RetrievalEvaluator'}),
+    ('data/features.py', {'MovieLensExampleGen', 'Transform', 'CatalogTrainer',
+                           'RetrievalEvaluator'}),
     ('modules/preprocessing.py', {'Transform'}),
     ('modules/metrics.py', {'CatalogTrainer', 'RetrievalEvaluator'}),
     ('components/pusher.py', {'ServingPusher'}),
@@ -159,36 +184,30 @@ def test_editing_code_changes_the_fingerprint_of_exactly_the_components_that_run
 
 
 
-@pytest.mark.parametrize('layout, user_slices, preset', [
-    ('grouplens-1m', {'user_gender', 'bucketized_user_age', 'user_occupation_text'}, None),
-    # MovieLens 20M/25M: no user features at all. Trained with the tutorial's preset.
-    ('grouplens-csv', set(), 'tutorial'),
-])
-def test_the_1m_and_csv_layouts_run_through_the_whole_pipeline(layout, user_slices, preset,
-                                                               tmp_path):
-  from tests.conftest import QUICK_TRAINING
+def test_the_csv_layout_runs_through_the_whole_pipeline(tmp_path):
+  """MovieLens 20M/25M's layout has no user features at all: asked for, the model works
+  without them. Trained with the tutorial's preset, one epoch. (The 1M layout runs through
+  the whole pipeline in test_training_e2e.py.)"""
+  from modules import serving
   release = synthetic.make_clustered_release(num_users=60, num_movies=120, seed=2)
-  data_dir = synthetic.WRITERS[layout](release, str(tmp_path / 'data'))
-  flags = (('--preset', preset, '--epochs', '1', '--min-lift', '0') if preset
-           else (*QUICK_TRAINING, '--epochs', '2'))
-  run = run_pipeline(data_dir, str(tmp_path / 'out'), *flags)
+  data_dir = synthetic.write_grouplens_csv(release, str(tmp_path / 'data'))
+  run = run_pipeline(data_dir, str(tmp_path / 'out'), '--preset', 'tutorial', '--epochs', '1',
+                     '--min-lift', '0', '--user-features')
   assert run.exit_code == 0, run.stderr
   outputs = run.outputs()
-  assert outputs['MovieLensExampleGen.examples'].properties['data_layout'] == layout
+  assert outputs['MovieLensExampleGen.examples'].properties['data_layout'] == 'grouplens-csv'
   examples = [feature_values(e) for e in read_examples(
       outputs['MovieLensExampleGen.examples'].uri, 'train')]
-  has_users = {f.USER_GENDER, f.BUCKETIZED_USER_AGE} <= set(examples[0])
-  assert has_users == bool(user_slices)
+  assert not {f.USER_GENDER, f.BUCKETIZED_USER_AGE} & set(examples[0])
   with open(os.path.join(outputs['RetrievalEvaluator.evaluation'].uri,
                          names.EVALUATION_FILE)) as file:
     report = json.load(file)
-  assert set(report['slices']) == user_slices | {'user_training_ratings'}
+  assert set(report['slices']) == {'user_training_ratings'}
+  assert signature_names(outputs['CatalogTrainer.model'].uri) == set(serving.SIGNATURES)
   with open(os.path.join(outputs['CatalogTrainer.model_run'].uri, names.HISTORY_FILE)) as file:
     history = json.load(file)
-  if preset == 'tutorial':  # TFRS' published settings, one epoch of them
-    assert history['config'] == {**hparams.PRESETS['tutorial'].to_json_dict(), 'epochs': 1,
-                                 'top_ks': list(hparams.PRESETS['tutorial'].top_ks)}
-    assert len(history['history']) == 1
-  else:
-    assert report['gate']['blessed'] and outputs['ServingPusher.pushed_model'].properties[
-        'pushed']
+  # TFRS' published settings, one epoch of them.
+  assert history['config'] == {**hparams.PRESETS['tutorial'].to_json_dict(), 'epochs': 1,
+                               'top_ks': list(hparams.PRESETS['tutorial'].top_ks),
+                               'user_features': True}
+  assert len(history['history']) == 1

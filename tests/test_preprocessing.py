@@ -13,13 +13,23 @@ from modules import preprocessing
 
 RAW_SPEC = {f.USER_ID: tf.io.FixedLenFeature([], tf.string),
             f.TIMESTAMP: tf.io.FixedLenFeature([], tf.int64),
-            f.MOVIE_TITLE: tf.io.FixedLenFeature([], tf.string)}
+            f.MOVIE_TITLE: tf.io.FixedLenFeature([], tf.string),
+            # User features as ExampleGen writes them (100k and 1M releases).
+            f.BUCKETIZED_USER_AGE: tf.io.FixedLenFeature([], tf.float32),
+            f.USER_GENDER: tf.io.FixedLenFeature([], tf.int64),
+            f.USER_OCCUPATION_TEXT: tf.io.FixedLenFeature([], tf.string),
+            f.USER_ZIP_CODE: tf.io.FixedLenFeature([], tf.string)}
+_USERS = {b'1': (25.0, 1, b'writer', b'55414'), b'2': (18.0, 0, b'student', b' t8h1n'),
+          b'3': (25.0, 0, b'writer', b'55105')}
 ROWS = [
     {f.USER_ID: b'1', f.TIMESTAMP: 1000, f.MOVIE_TITLE: b'Toy Story (1995)'},
     {f.USER_ID: b'2', f.TIMESTAMP: 2000, f.MOVIE_TITLE: b'Toy Story (1995)'},
     {f.USER_ID: b'1', f.TIMESTAMP: 3000, f.MOVIE_TITLE: b'Heat (1995)'},
     {f.USER_ID: b'3', f.TIMESTAMP: 5000, f.MOVIE_TITLE: b"Schindler's List (1993)"},
 ]
+for _row in ROWS:
+  _row.update(zip((f.BUCKETIZED_USER_AGE, f.USER_GENDER, f.USER_OCCUPATION_TEXT,
+                   f.USER_ZIP_CODE), _USERS[_row[f.USER_ID]]))
 
 
 @pytest.fixture(scope='module')
@@ -48,6 +58,26 @@ def test_user_ids_index_a_vocabulary_with_one_unknown_slot(transformed):
   assert sorted(vocabulary) == [b'1', b'2', b'3']
   assert [vocabulary[row[f.USER_INDEX]] for row in rows] == [b'1', b'2', b'1', b'3']
   assert output.num_buckets_for_transformed_feature(f.USER_INDEX) == 4  # 3 users + unknown
+
+
+def test_user_features_index_vocabularies_of_their_training_values(transformed):
+  rows, output = transformed
+  expected = {f.USER_AGE_INDEX: [b'25', b'18', b'25', b'25'],
+              f.USER_GENDER_INDEX: [b'1', b'0', b'1', b'0'],
+              f.USER_OCCUPATION_INDEX: [b'writer', b'student', b'writer', b'writer'],
+              f.USER_ZIP_INDEX: [b'55', b'T8', b'55', b'55']}  # upper-cased prefixes
+  for name, values in expected.items():
+    vocabulary = output.vocabulary_by_name(name)
+    assert [vocabulary[row[name]] for row in rows] == values, name
+    assert output.num_buckets_for_transformed_feature(name) == len(vocabulary) + 1
+  # At serving time, a value training never saw (or a request's empty one) is "unknown".
+  layer = output.transform_features_layer()
+  missing = layer({f.USER_ID: tf.constant(['1']), f.TIMESTAMP: tf.constant([1000], tf.int64),
+                   f.MOVIE_TITLE: tf.constant(['']), f.BUCKETIZED_USER_AGE: tf.constant([-1.0]),
+                   f.USER_GENDER: tf.constant([-1], tf.int64),
+                   f.USER_OCCUPATION_TEXT: tf.constant(['']), f.USER_ZIP_CODE: tf.constant([''])})
+  for name in expected:
+    assert missing[name].numpy().tolist() == [len(output.vocabulary_by_name(name))], name
 
 
 def test_title_vocabularies_hold_frequencies_and_tokens(transformed):

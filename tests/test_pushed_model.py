@@ -65,7 +65,7 @@ def test_in_a_process_with_only_tensorflow_it_answers_as_the_trained_model(pushe
                           env={**env, 'TF_CPP_MIN_LOG_LEVEL': '3'})
   assert result.returncode == 0, result.stderr[-3000:]
   answer = json.loads(result.stdout.strip().splitlines()[-1])
-  assert answer['signatures'] == sorted(serving.SIGNATURES)
+  assert answer['signatures'] == sorted(serving.SIGNATURES + serving.FEATURE_SIGNATURES)
   # The probe holds an unknown user and timestamps far outside the data's range.
   assert 'no-such-user' in check['user_id'] and 0 in check['timestamp']
   for name in ('serving_default', 'embed'):
@@ -193,6 +193,12 @@ def test_the_version_directory_is_what_tf_serving_reads(pushed):
       'retrieve': ({'user_id': string, 'timestamp': int64}, {'titles', 'scores'}),
       'retrieve_excluding': ({'user_id': string, 'timestamp': int64, 'exclude': string},
                              {'titles', 'scores'}),
+      # The release has user features (a request may carry them).
+      **{name: ({'user_id': string, 'timestamp': int64,
+                 'bucketized_user_age': tf.float32.as_datatype_enum, 'user_gender': int64,
+                 'user_occupation_text': string, 'user_zip_code': string}, outputs)
+         for name, outputs in (('embed_with_features', {'embedding'}),
+                               ('retrieve_with_features', {'titles', 'scores'}))},
   }
   assert all(tensor.name for sig in graph.signature_def.values()
              for tensor in list(sig.inputs.values()) + list(sig.outputs.values()))

@@ -11,19 +11,40 @@ from tests import synthetic
 from tests.pipeline_run import run_pipeline
 
 KS = ('1', '5', '10', '50', '100')
+HOLDOUT_PERCENT = 20
 
 
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
   root = tmp_path_factory.mktemp('training')
   # 300 titles: top-10 and top-50 are far from the whole catalog, so learning shows.
-  release = synthetic.make_clustered_release(seed=5)
-  data_dir = synthetic.write_grouplens_100k(release, str(root / 'ml-100k'))
+  # User features on, and a fifth of the users held out of training: their occupation
+  # names their taste group, which the model can serve them by.
+  # In MovieLens 1M's layout: the whole pipeline on it, blessed and pushed.
+  release = synthetic.make_clustered_release(seed=5, occupation_tells_group=True)
+  data_dir = synthetic.write_grouplens_1m(release, str(root / 'ml-1m'))
   result = run_pipeline(data_dir, str(root / 'outputs'), '--epochs', '3',
                         '--validation-freq', '2', '--batch-size', '128',
-                        '--layer-sizes', '32,16', '--learning-rate', '0.01')
+                        '--layer-sizes', '32,16', '--learning-rate', '0.01',
+                        '--user-features', '--holdout-users', str(HOLDOUT_PERCENT))
   assert result.exit_code == 0, result.stderr
   return result, release
+
+
+def test_the_1m_layout_runs_through_the_whole_pipeline_blessed_and_pushed(run):
+  result, _ = run
+  outputs = result.outputs()
+  assert outputs['MovieLensExampleGen.examples'].properties['data_layout'] == 'grouplens-1m'
+  report = _evaluation(result)
+  assert set(report['slices']) == {'user_gender', 'bucketized_user_age',
+                                   'user_occupation_text', 'user_training_ratings'}
+  assert report['gate']['blessed'] and outputs['ServingPusher.pushed_model'].properties[
+      'pushed']
+  # The served model takes the user features the release has.
+  from modules import serving
+  from tests.pipeline_run import signature_names
+  assert signature_names(outputs['CatalogTrainer.model'].uri) == set(
+      serving.SIGNATURES + serving.FEATURE_SIGNATURES)
 
 
 def test_training_progress_and_the_final_figures_are_printed(run):
@@ -139,7 +160,8 @@ def test_the_layer_experiment_compares_runs_in_one_plot_and_table(run):
   store_path = configs.PipelineConfig(output_dir=output_dir).metadata_path
   runs_before = len(metadata.runs(metadata.connect(store_path), 'movielens-tfx'))
   code = experiment.main(['--layer-sizes-list', '16', '32,16', '--data-dir', data_dir,
-                          '--output-dir', output_dir, '--epochs', '1', '--batch-size', '128'])
+                          '--output-dir', output_dir, '--epochs', '1', '--batch-size', '128',
+                          '--holdout-users', str(HOLDOUT_PERCENT)])
   assert code == 0
   files = sorted(os.listdir(os.path.join(output_dir, 'experiments')))
   assert [name.rsplit('.', 1)[1] for name in files] == ['md', 'png']
@@ -154,3 +176,90 @@ def test_the_layer_experiment_compares_runs_in_one_plot_and_table(run):
     states = {e.component: e.state for e in metadata.run_executions(store, 'movielens-tfx',
                                                                      context)}
     assert states['Transform'] == 'CACHED' and states['CatalogTrainer'] == 'COMPLETE'
+    assert 'RetrievalEvaluator' not in states  # it trains; it evaluates and pushes nothing
+
+
+def _evaluation(result):
+  with open(os.path.join(result.outputs()['RetrievalEvaluator.evaluation'].uri,
+                         names.EVALUATION_FILE)) as file:
+    return json.load(file)
+
+
+def test_held_out_users_have_every_rating_in_eval_and_none_in_train(run):
+  from components.example_gen import ingest
+  from tests.pipeline_run import feature_values, read_examples
+  result, release = run
+  held = {str(u.user_id) for u in release.users
+          if ingest.held_out_user(str(u.user_id), HOLDOUT_PERCENT)}
+  assert 0.1 * len(release.users) < len(held) < 0.3 * len(release.users)
+  uri = result.outputs()['MovieLensExampleGen.examples'].uri
+  train_users = {feature_values(e)['user_id'] for e in read_examples(uri, 'train')}
+  eval_users = [feature_values(e)['user_id'] for e in read_examples(uri, 'eval')]
+  assert not held & train_users
+  assert sum(user in held for user in eval_users) == sum(
+      str(r.user_id) in held for r in release.ratings)
+  cold = _evaluation(result)['cold_start']
+  assert cold['num_users'] == len(held) and cold['num_ratings'] == sum(
+      str(r.user_id) in held for r in release.ratings)
+
+
+def test_users_never_seen_are_served_by_their_features(run):
+  # The held-out users' occupation names their taste group: queried with their features,
+  # the model must beat the most-popular list and the mean user on those users at K well
+  # below the 300 titles.
+  result, _ = run
+  cold = _evaluation(result)['cold_start']['top_k']
+  assert cold['model_with_features']['50'] > 1.15 * cold['popularity']['50']
+  assert cold['model_with_features']['50'] > cold['mean_user']['50']
+  from tests.pipeline_run import inspect_at
+  code, out, _ = inspect_at(result.config.output_dir, 'metrics', '--run',
+                            str(result.run_number + 1))
+  assert code == 0 and 'users never seen in training' in out
+  assert f'{cold["model_with_features"]["50"]:.4f}' in out
+
+
+def test_the_served_model_takes_user_features_optionally(run):
+  import tensorflow as tf
+  result, release = run
+  model = tf.saved_model.load(os.path.join(result.outputs()['CatalogTrainer.model'].uri,
+                                           'Format-Serving'))
+  user = release.users[0]
+  query = {'user_id': tf.constant(['no-such-user', str(user.user_id)]),
+           'timestamp': tf.constant([885_000_000] * 2, tf.int64)}
+  features = {'bucketized_user_age': tf.constant([float(synthetic.age_group(user.age))] * 2),
+              # (as 1M gives them: the age group's lower bound)
+              'user_gender': tf.constant([int(user.gender == 'M')] * 2, tf.int64),
+              'user_occupation_text': tf.constant([user.occupation] * 2),
+              'user_zip_code': tf.constant([user.zip_code] * 2)}
+  with_features = model.signatures['embed_with_features'](**query, **features)['embedding']
+  by_id = model.signatures['embed'](**query)['embedding']
+  # An unknown user with features is not the mean user; serving_default reads the same
+  # features from tf.Examples, and without them answers as `embed`.
+  assert not np.allclose(with_features[0], by_id[0])
+
+  def examples(with_user_features):
+    out = []
+    for row in range(2):
+      feature = {'user_id': tf.train.Feature(bytes_list=tf.train.BytesList(
+                     value=[query['user_id'][row].numpy()])),
+                 'timestamp': tf.train.Feature(int64_list=tf.train.Int64List(value=[885_000_000]))}
+      if with_user_features:
+        feature.update({
+            'bucketized_user_age': tf.train.Feature(float_list=tf.train.FloatList(
+                value=[features['bucketized_user_age'][row].numpy()])),
+            'user_gender': tf.train.Feature(int64_list=tf.train.Int64List(
+                value=[features['user_gender'][row].numpy()])),
+            'user_occupation_text': tf.train.Feature(bytes_list=tf.train.BytesList(
+                value=[user.occupation.encode()])),
+            'user_zip_code': tf.train.Feature(bytes_list=tf.train.BytesList(
+                value=[user.zip_code.encode()]))})
+      out.append(tf.train.Example(features=tf.train.Features(feature=feature))
+                 .SerializeToString())
+    return tf.constant(out)
+
+  serve = model.signatures['serving_default']
+  np.testing.assert_allclose(serve(examples=examples(True))['embedding'], with_features,
+                             atol=1e-5)
+  np.testing.assert_allclose(serve(examples=examples(False))['embedding'], by_id, atol=1e-5)
+  titles = model.signatures['retrieve_with_features'](**query, **features)['titles']
+  assert titles.shape == (2, 100)

@@ -4,7 +4,8 @@
     .venv/bin/python -m tools.experiment --layer-sizes-list 32 64,32 --epochs 50
 
 Every run is a separate pipeline run in ML Metadata (ExampleGen and Transform come from the
-cache after the first). It writes one PNG with every run's validation top-100 curve and a
+cache after the first) that stops after the Trainer (`--until CatalogTrainer`): an
+experiment compares validation curves, and pushes no model. It writes one PNG with every run's validation top-100 curve and a
 Markdown table of the final top-K figures to OUTPUT_DIR/experiments/, and prints the table.
 Any other flag of runner_local.py applies to every run.
 """
@@ -51,7 +52,7 @@ def main(argv: List[str] = None) -> int:
   known, passthrough = parser.parse_known_args(argv)
   results = {}
   for sizes in known.layer_sizes_list:
-    argv_run = passthrough + ['--layer-sizes', sizes]
+    argv_run = ['--until', names.TRAINER] + passthrough + ['--layer-sizes', sizes]
     print(f'\n=== layers [{sizes}] ===', flush=True)
     config = configs.parse_args(argv_run)
     if local.run_and_report(config) != 0:

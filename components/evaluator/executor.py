@@ -54,6 +54,19 @@ class EvalData:
   slices: Dict[str, np.ndarray]  # slice name -> each rating's label
   train_user_id: np.ndarray
   train_title: np.ndarray
+  # The user features a request can carry (serving.USER_FEATURE_SPECS), of each rating.
+  user_features: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+  def subset(self, rows: np.ndarray) -> 'EvalData':
+    """The eval ratings of `rows` (a mask or indexes), with all of the training ratings."""
+    return EvalData(self.user_id[rows], self.timestamp[rows], self.title[rows],
+                    {name: labels[rows] for name, labels in self.slices.items()},
+                    self.train_user_id, self.train_title,
+                    {name: values[rows] for name, values in self.user_features.items()})
+
+  def unseen_users(self) -> np.ndarray:
+    """A mask of the eval ratings whose user has no training rating."""
+    return ~np.isin(self.user_id, np.unique(self.train_user_id))
 
   @classmethod
   def read(cls, examples: types.Artifact, schema: types.Artifact) -> 'EvalData':
@@ -63,10 +76,12 @@ class EvalData:
     spec = schema_utils.schema_as_feature_spec(io_utils.SchemaReader().read(
         io_utils.get_only_uri_in_dir(schema.uri))).feature_spec
     sliced = [name for name in SLICES if name in spec]  # the release's user features
+    requested = [name for name in serving.USER_FEATURE_SPECS if name in spec]
     train = read_examples([pattern('train')], {name: spec[name]
                                                for name in (f.USER_ID, f.MOVIE_TITLE)})
     eval_ = read_examples([pattern('eval')], {
-        name: spec[name] for name in (f.USER_ID, f.MOVIE_TITLE, f.TIMESTAMP, *sliced)})
+        name: spec[name]
+        for name in {f.USER_ID, f.MOVIE_TITLE, f.TIMESTAMP, *sliced, *requested}})
     labels = {name: np.array([SLICES[name](value) for value in eval_[name]], dtype=object)
               for name in sliced}
     users, counts = np.unique(train[f.USER_ID], return_counts=True)
@@ -74,7 +89,8 @@ class EvalData:
     labels[ACTIVITY] = np.array([metrics.activity_bucket(activity.get(user, 0))
                                  for user in eval_[f.USER_ID].tolist()], dtype=object)
     return cls(eval_[f.USER_ID], eval_[f.TIMESTAMP], eval_[f.MOVIE_TITLE], labels,
-               train[f.USER_ID], train[f.MOVIE_TITLE])
+               train[f.USER_ID], train[f.MOVIE_TITLE],
+               {name: eval_[name] for name in requested})
 
 
 class ServedModel:
@@ -85,14 +101,23 @@ class ServedModel:
     self.titles, self.candidates = serving.read_catalog(directory)
     self._loaded = tf.saved_model.load(directory)  # its signatures need it alive
     self._embed = self._loaded.signatures['embed']
+    # A model trained without user features, or on a release without them, has no such
+    # signature: queried by id and time alone.
+    self._embed_with_features = self._loaded.signatures.get('embed_with_features')
     self._position = {title.encode(): index for index, title in enumerate(self.titles)}
 
   def query_embeddings(self, user_id: np.ndarray, timestamp: np.ndarray,
+                       user_features: Optional[Dict[str, np.ndarray]] = None,
                        batch_size: int = 8192) -> np.ndarray:
+    """Embeddings of queries by id and time, and by the user's features when given and the
+    model takes them."""
+    signature, inputs = self._embed, {f.USER_ID: user_id, f.TIMESTAMP: timestamp}
+    if user_features and self._embed_with_features is not None:
+      signature = self._embed_with_features
+      inputs.update(user_features)
     return np.concatenate([
-        self._embed(user_id=tf.constant(user_id[start:start + batch_size]),
-                    timestamp=tf.constant(timestamp[start:start + batch_size]))[
-                        'embedding'].numpy()
+        signature(**{name: tf.constant(values[start:start + batch_size])
+                     for name, values in inputs.items()})['embedding'].numpy()
         for start in range(0, len(user_id), batch_size)])
 
   def catalog_index(self, titles: np.ndarray) -> np.ndarray:
@@ -100,10 +125,11 @@ class ServedModel:
     return np.array([self._position.get(title, -1) for title in titles.tolist()], np.int64)
 
 
-def rank_model(model: ServedModel, data: EvalData, user_id: Optional[np.ndarray] = None):
+def rank_model(model: ServedModel, data: EvalData, user_id: Optional[np.ndarray] = None,
+               with_features: bool = False):
   """Ranks of the truth under a model, as listed and with the user's seen titles removed."""
   queries = model.query_embeddings(data.user_id if user_id is None else user_id,
-                                   data.timestamp)
+                                   data.timestamp, data.user_features if with_features else None)
   truth, seen = _truth_and_seen(model, data)
   scores_of = metrics.embedding_scores(queries, model.candidates)
   return metrics.ranks_listed_and_unseen(scores_of, truth, seen)
@@ -144,7 +170,7 @@ def evaluate(data: EvalData, model: ServedModel,
                                                             UNKNOWN_USER, dtype=object))}
   if baseline is not None:
     ranked['baseline_model'] = rank_model(baseline, data)
-  return {
+  report = {
       'num_eval_ratings': len(data.title),
       'num_eval_users': len(set(data.user_id.tolist())),
       'num_candidates': len(model.titles),
@@ -155,6 +181,22 @@ def evaluate(data: EvalData, model: ServedModel,
           'popularity': ranked['popularity'][0], 'popularity_unseen': ranked['popularity'][1]})
                  for name, labels in data.slices.items()},
   }
+  unseen = data.unseen_users()
+  if unseen.any():
+    report['cold_start'] = cold_start(data.subset(unseen), model)
+  return report
+
+
+def cold_start(data: EvalData, model: ServedModel) -> Dict[str, Any]:
+  """Top-K for eval users with no training rating (--holdout-users): the model queried with
+  their features (their ids are unknown to it), as the mean user (neither), and the
+  most-popular list."""
+  unknown = np.full(len(data.user_id), UNKNOWN_USER, dtype=object)
+  ranked = {'model_with_features': rank_model(model, data, with_features=True)[0],
+            'mean_user': rank_model(model, data, unknown)[0],
+            'popularity': rank_popularity(model, data)[0]}
+  return {'num_ratings': len(data.title), 'num_users': len(set(data.user_id.tolist())),
+          'top_k': {name: metrics.top_k(ranks) for name, ranks in ranked.items()}}
 
 
 def summary(report: Dict[str, Any]) -> str:

@@ -3,18 +3,25 @@ and the HTML report all show evaluation.json through these (no TensorFlow import
 from typing import Dict, List, Tuple
 
 ROW_NAMES = {'model': 'this model', 'popularity': 'most popular',
-             'unknown_user': 'as unknown user', 'baseline_model': 'latest blessed model'}
+             'unknown_user': 'as unknown user', 'baseline_model': 'latest blessed model',
+             'mean_user': 'as the mean user', 'model_with_features': 'this model, by features'}
 Table = Tuple[str, List[str], List[List[object]]]  # title, header, rows
 
 
 def top_k_tables(evaluation: Dict) -> List[Table]:
-  """An evaluation's top-K accuracy of each ranking, as listed and with seen titles removed."""
+  """An evaluation's top-K accuracy of each ranking, as listed and with seen titles removed,
+  and for the users never seen in training when the eval split has some."""
   ks = list(evaluation['top_k']['model'])
+  cold = evaluation.get('cold_start')
+  sections = [('top-K accuracy', evaluation['top_k']),
+              ('top-K accuracy, seen titles removed', evaluation['top_k_unseen'])]
+  if cold:
+    sections.append((f'top-K accuracy of the {cold["num_users"]:,} users never seen in '
+                     f'training ({cold["num_ratings"]:,} ratings)', cold['top_k']))
   return [(title, [''] + [f'K={k}' for k in ks],
            [[ROW_NAMES.get(name, name)] + [values[k] for k in ks]
-            for name, values in evaluation[key].items()])
-          for key, title in (('top_k', 'top-K accuracy'),
-                             ('top_k_unseen', 'top-K accuracy, seen titles removed'))]
+            for name, values in rows.items()])
+          for title, rows in sections]
 
 
 def slice_tables(evaluation: Dict) -> List[Table]:

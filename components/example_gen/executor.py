@@ -25,6 +25,7 @@ CATALOG_KEY = 'catalog'
 CATALOG_SPLIT = 'catalog'
 LAYOUT_KEY = 'layout'
 MAX_BAD_ROWS_KEY = 'max_bad_rows'
+HOLDOUT_USERS_KEY = 'holdout_user_percent'
 # Where, inside the examples artifact, the rows that could not be used are listed.
 BAD_ROWS_FILE = 'bad_rows.jsonl'
 COUNTS_FILE = 'counts.json'
@@ -144,7 +145,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     logger.info('Reading %s from %s', layout.description, source)
 
     with self._make_beam_pipeline() as pipeline:
-      outputs = pipeline | 'Ingest' >> ingest.IngestMovieLens(data_dir, layout, splits)
+      outputs = pipeline | 'Ingest' >> ingest.IngestMovieLens(
+          data_dir, layout, splits, int(exec_properties.get(HOLDOUT_USERS_KEY) or 0))
       for name, _ in splits:
         ingest.write_examples(outputs[name], artifact_utils.get_split_uri([examples], name),
                               name)

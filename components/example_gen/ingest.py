@@ -30,6 +30,7 @@ from data import layouts
 
 BAD = 'bad'
 COUNTS = 'counts'
+HOLDOUT_SPLIT = 'eval'  # where the ratings of held-out users go
 # TFX's name for the files of an Examples split (tfx.components.example_gen.write_split).
 EXAMPLES_FILE_PREFIX = 'data_tfrecord'
 
@@ -53,6 +54,12 @@ def split_bucket(rating: Dict[str, object], total_buckets: int) -> int:
   """
   key = f'{rating[f.USER_ID]}:{rating[f.MOVIE_ID]}:{rating[f.TIMESTAMP]}'
   return farmhash.fingerprint64(key) % total_buckets
+
+
+def held_out_user(user_id: str, percent: int) -> bool:
+  """Whether a user is one of the `percent`% held out of training entirely (all their ratings
+  in the eval split, for cold-start evaluation): a stable hash of the id, like the split."""
+  return percent > 0 and farmhash.fingerprint64(f'user:{user_id}') % 100 < percent
 
 
 def _feature(value) -> tf.train.Feature:
@@ -218,8 +225,10 @@ class _RatingsToExamples(beam.DoFn):
   its name), bad rows, and the block's count of examples per split (COUNTS)."""
 
   def __init__(self, path: str, table: layouts.Table, split_names: Sequence[str],
-               bounds: Sequence[int], movies_file: str, users_file: str):
+               bounds: Sequence[int], movies_file: str, users_file: str,
+               holdout_percent: int = 0):
     self._path, self._table = path, table
+    self._holdout_percent = holdout_percent
     self._split_names, self._bounds = list(split_names), list(bounds)
     self._movies_file, self._users_file = movies_file, users_file
 
@@ -242,8 +251,11 @@ class _RatingsToExamples(beam.DoFn):
             self._path, offset, f'user id {rating[f.USER_ID]} is not in {self._users_file}',
             missing_from=self._users_file))
         continue
-      split = self._split_names[bisect.bisect_right(self._bounds,
-                                                    split_bucket(rating, self._bounds[-1]))]
+      if held_out_user(rating[f.USER_ID], self._holdout_percent):
+        split = HOLDOUT_SPLIT
+      else:
+        split = self._split_names[bisect.bisect_right(self._bounds,
+                                                      split_bucket(rating, self._bounds[-1]))]
       examples[split].append(example_bytes(features_bytes(rating), movie, user))
     for split, block_examples in examples.items():
       yield beam.pvalue.TaggedOutput(COUNTS, (f'examples_{split}', len(block_examples)))
@@ -292,8 +304,9 @@ class IngestMovieLens(beam.PTransform):
   """
 
   def __init__(self, data_dir: str, layout: layouts.Layout,
-               splits: Sequence[Tuple[str, int]]):
+               splits: Sequence[Tuple[str, int]], holdout_user_percent: int = 0):
     super().__init__()
+    self._holdout_percent = holdout_user_percent  # of users, all their ratings in eval
     self._data_dir = data_dir
     self._layout = layout
     self._splits = list(splits)  # (name, hash buckets)
@@ -332,7 +345,8 @@ class IngestMovieLens(beam.PTransform):
         | 'ToExamples' >> beam.ParDo(
             _RatingsToExamples(ratings_path, tables['ratings'], names, bounds,
                                tables['movies'].file_name,
-                               tables['users'].file_name if 'users' in tables else ''),
+                               tables['users'].file_name if 'users' in tables else '',
+                               self._holdout_percent),
             movies=beam.pvalue.AsDict(movies | 'MovieFeatures' >> beam.MapTuple(
                 _features_without, id_name=f.MOVIE_ID)),
             users=beam.pvalue.AsDict(users | 'UserFeatures' >> beam.MapTuple(
