@@ -55,6 +55,43 @@ def test_movie_features_add_genres_and_release_year():
     m.CandidateTower(TITLES, TOKENS, config)
 
 
+def test_user_features_join_the_query_tower_and_their_unknown_rows_become_the_average():
+  buckets = {f.USER_OCCUPATION_INDEX: 4, f.USER_GENDER_INDEX: 3}  # 3 and 2 values + unknown
+  features = {f.USER_INDEX: tf.constant([0, 1, 4]), f.TIMESTAMP_BUCKET: tf.constant([1, 2, 3]),
+              f.TIMESTAMP_Z: tf.constant([0.0, 1.0, -1.0]),
+              f.USER_OCCUPATION_INDEX: tf.constant([0, 2, 3]),
+              f.USER_GENDER_INDEX: tf.constant([1, 0, 2])}
+  off = m.QueryTower(5, 11, TrainingConfig(layer_sizes=[8]), buckets)
+  assert off.feature_names == (f.USER_INDEX, f.TIMESTAMP_BUCKET, f.TIMESTAMP_Z)
+  on = m.QueryTower(5, 11, TrainingConfig(layer_sizes=[8], user_features=True), buckets)
+  assert set(on.feature_names) == set(off.feature_names) | set(buckets)
+  assert on(features).shape == (3, 8)
+  # Another occupation changes the query; the unknown rows never trained become the mean.
+  moved = dict(features, **{f.USER_OCCUPATION_INDEX: tf.constant([1, 2, 3])})
+  assert not np.allclose(on(moved)[0], on(features)[0])
+  on.average_unknown()
+  for embedding in [on.user_embedding, *on.feature_embeddings.values()]:
+    table = embedding.embeddings.numpy()
+    np.testing.assert_allclose(table[-1], table[:-1].mean(axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_user_id_dropout_hides_ids_in_training_only_and_keeps_the_trained_unknown_row():
+  config = TrainingConfig(layer_sizes=[8], user_id_dropout=0.5)
+  tower = m.QueryTower(5, 11, config)
+  features = {f.USER_INDEX: tf.zeros([2000], tf.int64),
+              f.TIMESTAMP_BUCKET: tf.zeros([2000], tf.int64),
+              f.TIMESTAMP_Z: tf.zeros([2000])}
+  served = tower(features, training=False).numpy()
+  assert np.allclose(served, served[0])  # every query the same user: no id hidden
+  trained = tower(features, training=True).numpy()
+  unknown = tower(dict(features, **{f.USER_INDEX: tf.fill([2000], 4)})).numpy()[0]
+  hidden = np.isclose(trained, unknown, atol=1e-6).all(axis=1)
+  assert 0.4 < hidden.mean() < 0.6
+  row = tower.user_embedding.embeddings[-1].numpy()
+  tower.average_unknown()  # with dropout the unknown row is trained: kept as it is
+  np.testing.assert_array_equal(tower.user_embedding.embeddings[-1].numpy(), row)
+
+
 def test_release_year_is_the_last_four_digit_parenthesis():
   assert m.release_year('Toy Story (1995)') == 1995
   assert m.release_year('Land Before Time III: The Time of the Great Giving (1995) (V)') == 1995

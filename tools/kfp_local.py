@@ -27,6 +27,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from typing import Dict, List, Optional
 
 from google.protobuf import json_format
@@ -57,21 +58,25 @@ class ArtifactStore:
 
   def __init__(self, path: Optional[str] = None):
     self.path = path
+    self.lock = threading.Lock()  # launches of separate runs may share the store at once
     self.artifacts: List[pb.RuntimeArtifact] = []
     if path and os.path.exists(path):
       with open(path) as file:
         self.artifacts = [json_format.ParseDict(a, pb.RuntimeArtifact()) for a in json.load(file)]
 
   def record(self, artifacts: List[pb.RuntimeArtifact]) -> None:
-    self.artifacts.extend(artifacts)
-    if self.path:
-      with open(self.path, 'w') as file:
-        json.dump([json_format.MessageToDict(a) for a in self.artifacts], file, indent=1)
+    with self.lock:
+      self.artifacts.extend(artifacts)
+      if self.path:
+        with open(self.path, 'w') as file:
+          json.dump([json_format.MessageToDict(a) for a in self.artifacts], file, indent=1)
 
   def latest(self, query: str) -> Optional[pb.RuntimeArtifact]:
     """The newest artifact that a resolver's filter matches (clauses joined by AND)."""
     tests = [_clause(clause) for clause in query.split(' AND ')]
-    return next((a for a in reversed(self.artifacts) if all(test(a) for test in tests)), None)
+    with self.lock:
+      return next((a for a in reversed(self.artifacts) if all(test(a) for test in tests)),
+                  None)
 
 
 def _schema_title(artifact: pb.RuntimeArtifact) -> str:
