@@ -30,6 +30,9 @@ class TrainingConfig:
   learning_rate: float = _setting(0.1, "the optimizer's learning rate")
   validation_freq: int = _setting(5, 'epochs between validations over the whole catalog')
   temperature: float = _setting(1.0, 'divides the scores of the in-batch softmax')
+  normalize: bool = _setting(
+      False, 'scale both towers\' embeddings to unit length: scores are cosines (use with a '
+      'temperature below 1)')
   logq_correction: bool = _setting(
       False, "subtract each in-batch candidate's log sampling probability")
   remove_accidental_hits: bool = _setting(

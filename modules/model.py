@@ -20,10 +20,14 @@ from modules import features as f
 from modules.hparams import TrainingConfig
 
 
-def dense_stack(layer_sizes: Sequence[int], name: str) -> tf.keras.Sequential:
-  """Dense layers of the given sizes, ReLU on all but the last."""
-  layers = [tf.keras.layers.Dense(size, activation='relu') for size in layer_sizes[:-1]]
-  layers.append(tf.keras.layers.Dense(layer_sizes[-1]))
+def dense_stack(config: TrainingConfig, name: str) -> tf.keras.Sequential:
+  """Dense layers of the configured sizes, ReLU on all but the last; with `normalize`, the
+  output scaled to unit length (scores become cosines, sharpened by the temperature)."""
+  sizes = config.layer_sizes
+  layers = [tf.keras.layers.Dense(size, activation='relu') for size in sizes[:-1]]
+  layers.append(tf.keras.layers.Dense(sizes[-1]))
+  if config.normalize:
+    layers.append(tf.keras.layers.UnitNormalization())
   return tf.keras.Sequential(layers, name=name)
 
 
@@ -56,7 +60,7 @@ class QueryTower(Tower):
     self.feature_embeddings = {
         name: tf.keras.layers.Embedding(size, config.embedding_dim, name=f'{name}_embedding')
         for name, size in sorted(buckets.items())}
-    self.dense = dense_stack(config.layer_sizes, 'query_dense')
+    self.dense = dense_stack(config, 'query_dense')
 
   @property
   def feature_names(self) -> Tuple[str, ...]:
@@ -130,7 +134,7 @@ class CandidateTower(Tower):
                                                      mask_token=None)
     self.token_embedding = tf.keras.layers.Embedding(len(title_tokens) + 1,
                                                      config.embedding_dim)
-    self.dense = dense_stack(config.layer_sizes, 'candidate_dense')
+    self.dense = dense_stack(config, 'candidate_dense')
     # Word ids of each lookup position (0, "unknown title", has none), padded with 0.
     words = self.token_lookup(f.title_tokens(tf.constant([''] + list(titles))))
     self.catalog_words = tf.constant(words.to_tensor().numpy())

@@ -99,9 +99,17 @@ def test_release_year_is_the_last_four_digit_parenthesis():
 
 
 def test_relu_on_every_layer_but_the_last():
-  stack = m.dense_stack([128, 64, 32], 'stack')
+  stack = m.dense_stack(TrainingConfig(layer_sizes=[128, 64, 32]), 'stack')
   activations = [layer.activation.__name__ for layer in stack.layers]
   assert activations == ['relu', 'relu', 'linear']
+
+
+def test_normalized_towers_embed_at_unit_length():
+  query, candidate = towers(TrainingConfig(layer_sizes=[64, 32], normalize=True))
+  features = batch(TITLES, candidate)
+  for embeddings in (query(features), candidate(tf.constant(TITLES)),
+                     candidate.embed_indices(features[f.TITLE_INDEX])):
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1, rtol=1e-5)
 
 
 def test_sparse_loss_equals_tfrs_retrieval_loss():
