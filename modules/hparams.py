@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any, Dict, List, Tuple
 
 
-OPTIMIZERS = ('adagrad', 'adam')
+OPTIMIZERS = ('adagrad', 'adam', 'adamw')
 INPUT_MODES = ('auto', 'memory', 'stream')
 
 
@@ -26,8 +26,10 @@ class TrainingConfig:
   embedding_dim: int = _setting(32, 'width of the user, timestamp, title and word embeddings')
   epochs: int = _setting(300, 'training epochs')
   batch_size: int = _setting(2048, 'training batch size (and in-batch negatives per query)')
-  optimizer: str = _setting('adagrad', 'adagrad or adam')
+  optimizer: str = _setting('adagrad', 'adagrad, adam or adamw (Adam with decoupled weight '
+                            'decay)')
   learning_rate: float = _setting(0.1, "the optimizer's learning rate")
+  weight_decay: float = _setting(0.004, "adamw's weight decay (Keras' default)")
   validation_freq: int = _setting(5, 'epochs between validations over the whole catalog')
   temperature: float = _setting(1.0, 'divides the scores of the in-batch softmax')
   normalize: bool = _setting(

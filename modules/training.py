@@ -220,8 +220,12 @@ class TwoTowerFit:
     self.best_epoch: Optional[int] = None  # set by fit() when early stopping restored it
 
   def _optimizer(self) -> tf.keras.optimizers.Optimizer:
+    rate = self.config.learning_rate
+    if self.config.optimizer == 'adamw':
+      return tf.keras.optimizers.AdamW(learning_rate=rate,
+                                       weight_decay=self.config.weight_decay)
     optimizers = {'adagrad': tf.keras.optimizers.Adagrad, 'adam': tf.keras.optimizers.Adam}
-    return optimizers[self.config.optimizer](learning_rate=self.config.learning_rate)
+    return optimizers[self.config.optimizer](learning_rate=rate)
 
   def _catalog_index(self, titles: np.ndarray) -> np.ndarray:
     """Positions of titles in the catalog (the candidate tower's lookup, less unknown)."""

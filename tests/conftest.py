@@ -28,6 +28,16 @@ class GatedRuns:
                                          # {version: digest of its files}
 
 
+def pytest_collection_modifyitems(items):
+  """With pytest-xdist (`-n 2 --dist loadgroup`, pyproject.toml) a group's tests run in one
+  worker, in order: each test file is a group, so its module fixtures are built once, and
+  the files that use the gated runs are one group, so those four runs are made once."""
+  gated = {item.module.__name__ for item in items if 'gated_runs' in item.fixturenames}
+  for item in items:
+    module = item.module.__name__
+    item.add_marker(pytest.mark.xdist_group('gated_runs' if module in gated else module))
+
+
 @pytest.fixture(scope='session')
 def gated_runs(tmp_path_factory) -> GatedRuns:
   from tests import synthetic
