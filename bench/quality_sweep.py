@@ -3,14 +3,18 @@
 Each argument is one configuration: a preset and training flags, as runner_local.py takes
 them (the same Trainer, on the Transform output and catalog of the latest run; run
 `make run` first). Prints each configuration's validation top-100 at every validation,
-its best and final figures, its seconds per epoch, and the most-popular baseline.
+its best and final figures, its seconds per epoch, and the most-popular baseline; with
+`--seeds`, each configuration once per seed and the mean and spread of its best figure.
 
     .venv/bin/python bench/quality_sweep.py \\
         "--optimizer adagrad --learning-rate 0.1 --epochs 40" \\
         "--optimizer adam --learning-rate 0.002 --epochs 30"
+    .venv/bin/python bench/quality_sweep.py --seeds 42,1,2 "" "--user-features"
 """
 import argparse
+import dataclasses
 import shlex
+import statistics
 import time
 
 import common
@@ -27,26 +31,40 @@ def parse(flags: str) -> hparams.TrainingConfig:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('configurations', nargs='+', help='training flags, one string each')
+  parser.add_argument('--seeds', help='comma-separated seeds: each configuration once per '
+                      'seed (default: the configuration\'s own)')
+  # REMAINDER: a configuration may start with '--'.
+  parser.add_argument('configurations', nargs=argparse.REMAINDER,
+                      help='training flags, one string each ("" for the preset as it is)')
   args = parser.parse_args()
   _, vocabularies, train, eval_ = common.latest_training_inputs()
+  seeds = [int(seed) for seed in args.seeds.split(',')] if args.seeds else [None]
   rows = []
   for flags in args.configurations:
-    config = parse(flags)
-    trainer = training.TwoTowerFit(config, vocabularies, train, eval_)
-    start = time.monotonic()
-    history = trainer.fit()
-    seconds = time.monotonic() - start
-    curve = [(e['epoch'], e['val_top_k']['100']) for e in history if 'val_top_k' in e]
-    best = max(curve, key=lambda point: point[1])
-    rows.append((flags, curve[-1][1], best, seconds / config.epochs))
-    print(f'{flags}: ' + ', '.join(f'{epoch}: {value:.4f}' for epoch, value in curve),
-          flush=True)
+    bests = []
+    for seed in seeds:
+      config = parse(flags)
+      if seed is not None:
+        config = dataclasses.replace(config, seed=seed)
+      trainer = training.TwoTowerFit(config, vocabularies, train, eval_)
+      start = time.monotonic()
+      history = trainer.fit()
+      seconds = time.monotonic() - start
+      curve = [(e['epoch'], e['val_top_k']['100']) for e in history if 'val_top_k' in e]
+      best = max(curve, key=lambda point: point[1])
+      bests.append(best[1])
+      rows.append((flags, config.seed, curve[-1][1], best, seconds / len(history)))
+      print(f'{flags} (seed {config.seed}): '
+            + ', '.join(f'{epoch}: {value:.4f}' for epoch, value in curve), flush=True)
+    if len(bests) > 1:
+      print(f'{flags}: best top-100 mean {statistics.mean(bests):.4f}, '
+            f'{min(bests):.4f} to {max(bests):.4f} over seeds {args.seeds}', flush=True)
   baseline = trainer.popularity_baseline()['100']
-  print('\n| configuration | final top-100 | best (epoch) | s/epoch |\n| --- | --- | --- | --- |')
-  for flags, final, (epoch, value), per_epoch in rows:
-    print(f'| `{flags}` | {final:.4f} | {value:.4f} ({epoch}) | {per_epoch:.2f} |')
-  print(f'| most popular (baseline) | {baseline:.4f} | | |')
+  print('\n| configuration | seed | final top-100 | best (epoch) | s/epoch |\n'
+        '| --- | --- | --- | --- | --- |')
+  for flags, seed, final, (epoch, value), per_epoch in rows:
+    print(f'| `{flags}` | {seed} | {final:.4f} | {value:.4f} ({epoch}) | {per_epoch:.2f} |')
+  print(f'| most popular (baseline) | | {baseline:.4f} | | |')
 
 
 if __name__ == '__main__':

@@ -28,14 +28,32 @@ class GatedRuns:
                                          # {version: digest of its files}
 
 
-def pytest_collection_modifyitems(items):
+# Test groups by their time on one worker, longest first (docs/testing.md).
+SLOW_GROUPS = ('tests.test_kubeflow_run', 'gated_runs', 'tests.test_reliability',
+               'tests.test_pipeline_e2e', 'tests.test_training_e2e')
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
   """With pytest-xdist (`-n 2 --dist loadgroup`, pyproject.toml) a group's tests run in one
   worker, in order: each test file is a group, so its module fixtures are built once, and
-  the files that use the gated runs are one group, so those four runs are made once."""
+  the files that use the gated runs are one group, so those four runs are made once.
+
+  pytest-xdist 3.8 marks a group by appending `@group` to each test's node id, which it
+  writes where pytest 9 no longer reads it (`_nodeid`); the lock pins both, so the id is
+  set here, as pytest 9 keeps it."""
+  from _pytest.nodeid import coerce_node_id
   gated = {item.module.__name__ for item in items if 'gated_runs' in item.fixturenames}
+  groups = {}
   for item in items:
     module = item.module.__name__
-    item.add_marker(pytest.mark.xdist_group('gated_runs' if module in gated else module))
+    groups[item] = group = 'gated_runs' if module in gated else module
+    item.add_marker(pytest.mark.xdist_group(group))
+    if config.getvalue('loadgroup') and '@' not in item.nodeid:
+      item._id = coerce_node_id(f'{item.nodeid}@{group}')
+  # The longest groups first, so that the two workers finish together.
+  items.sort(key=lambda item: SLOW_GROUPS.index(groups[item]) if groups[item] in SLOW_GROUPS
+             else len(SLOW_GROUPS))
 
 
 @pytest.fixture(scope='session')
@@ -69,3 +87,4 @@ def _digest(directory) -> str:
   for path in sorted(p for p in directory.rglob('*') if p.is_file()):
     digest.update(str(path.relative_to(directory)).encode() + b'\0' + path.read_bytes())
   return digest.hexdigest()
+
