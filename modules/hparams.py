@@ -110,15 +110,16 @@ DEFAULT_PRESET = 'recommended'
 
 
 # What the Tuner searches (modules/tuner.py): the settings that mattered in the experiments
-# (docs/model.md). Lists of layer sizes are written as text, which KerasTuner can choose.
+# (docs/model.md), the recommended preset's value first (KerasTuner's default, its first
+# trial). Lists of layer sizes are written as text, which KerasTuner can choose.
 SEARCH_SPACE = {
-    'layer_sizes': ('64,32', '128,64,32', '256,128,64'),
+    'layer_sizes': ('128,64,32', '64,32', '256,128,64'),
     'embedding_dim': (32, 64),
-    'learning_rate': (0.001, 0.002, 0.005),
+    'learning_rate': (0.002, 0.001, 0.005),
     'temperature': (1.0, 0.5),
     'logq_correction': (True, False),
     'epochs': (20, 40),
-    'user_features': (True, False),
+    'user_features': (False, True),
 }
 
 
