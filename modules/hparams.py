@@ -110,8 +110,8 @@ DEFAULT_PRESET = 'recommended'
 
 
 # What the Tuner searches (modules/tuner.py): the settings that mattered in the experiments
-# (docs/model.md), the recommended preset's value first (KerasTuner's default, its first
-# trial). Lists of layer sizes are written as text, which KerasTuner can choose.
+# (docs/model.md), the recommended preset's value first (KerasTuner's default). Lists of
+# layer sizes are written as text, which KerasTuner can choose.
 SEARCH_SPACE = {
     'layer_sizes': ('128,64,32', '64,32', '256,128,64'),
     'embedding_dim': (32, 64),

@@ -85,10 +85,14 @@ def tuner_fn(fn_args) -> TunerFnResult:
       base.seed)
   logger.info('Tuning on %s training ratings, validating on %s carved from them',
               f'{len(train[f.MOVIE_TITLE]):,}', f'{len(validation[f.MOVIE_TITLE]):,}')
+  trials = int(custom_config.get('trials', DEFAULT_TRIALS))
   tuner = RetrievalTuner(
       base, hyperparameters=search_space(),
       objective=keras_tuner.Objective(OBJECTIVE, direction='max'),
-      max_trials=int(custom_config.get('trials', DEFAULT_TRIALS)), seed=base.seed,
+      max_trials=trials, seed=base.seed,
+      # Random trials first, then the Gaussian process (KerasTuner's default of three per
+      # setting would leave a budget of ten all random).
+      num_initial_points=max(2, trials // 3),
       directory=fn_args.working_dir, project_name='two_tower', overwrite=True)
   return TunerFnResult(tuner=tuner, fit_kwargs={
       'vocabularies': vocabularies, 'train': train, 'validation': validation})

@@ -49,7 +49,7 @@ def pytest_collection_modifyitems(config, items):
     module = item.module.__name__
     groups[item] = group = 'gated_runs' if module in gated else module
     item.add_marker(pytest.mark.xdist_group(group))
-    if config.getvalue('loadgroup') and '@' not in item.nodeid:
+    if getattr(config.option, 'loadgroup', False) and '@' not in item.nodeid:  # a worker
       item._id = coerce_node_id(f'{item.nodeid}@{group}')
   # The longest groups first, so that the two workers finish together.
   items.sort(key=lambda item: SLOW_GROUPS.index(groups[item]) if groups[item] in SLOW_GROUPS
