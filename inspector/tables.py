@@ -60,7 +60,9 @@ def format_metrics(result: Dict) -> str:
 
 def format_tuning(result: Dict) -> str:
   names = sorted({name for trial in result['trials'] for name in trial['hyperparameters']})
-  rows = [[t['trial_id'], t['status'], t['score'], t['best_epoch'], t['seconds']]
+  rows = [[t['trial_id'], t['status'], t['score'],
+           None if t['best_epoch'] is None else int(t['best_epoch']),
+           None if t['seconds'] is None else f"{t['seconds']:.0f}"]
           + [t['hyperparameters'].get(name) for name in names] for t in result['trials']]
   best = ', '.join(f'{k}={_cell(v)}' for k, v in sorted(result['best_hyperparameters'].items()))
   return (f'Run {result["run"]} ({result["run_id"]}): {len(rows)} trials ('
