@@ -35,9 +35,11 @@ def parse_args(argv=None) -> argparse.Namespace:
   kubeflow.add_argument('--output-file', default=DEFAULT_OUTPUT_FILE,
                         help='where to write the compiled PipelineJob (default: %(default)s)')
   kubeflow.add_argument('--trainer-cpu', type=float, default=0,
-                        help="the Trainer's (and Tuner's) vCPU limit (default: the cluster's default)")
+                        help="the Trainer's (and Tuner's) vCPU limit (default: the "
+                        "cluster's default)")
   kubeflow.add_argument('--trainer-memory-gb', type=float, default=0,
-                        help="the Trainer's (and Tuner's) memory limit in GB (default: the cluster's)")
+                        help="the Trainer's (and Tuner's) memory limit in GB (default: the "
+                        "cluster's)")
   kubeflow.add_argument('--trainer-gpus', type=int, default=0,
                         help='GPUs for the Trainer and Tuner (with --trainer-gpu-type)')
   kubeflow.add_argument('--trainer-gpu-type', default='',

@@ -5,8 +5,9 @@
 
 Every run is a separate pipeline run in ML Metadata (ExampleGen and Transform come from the
 cache after the first) that stops after the Trainer (`--until CatalogTrainer`): an
-experiment compares validation curves, and pushes no model. It writes one PNG with every run's validation top-100 curve and a
-Markdown table of the final top-K figures to OUTPUT_DIR/experiments/, and prints the table.
+experiment compares validation curves, and pushes no model. It writes one PNG with every
+run's validation top-100 curve and a Markdown table of the final top-K figures to
+OUTPUT_DIR/experiments/, and prints the table.
 Any other flag of runner_local.py applies to every run.
 """
 import argparse
