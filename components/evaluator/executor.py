@@ -65,8 +65,9 @@ class EvalData:
                     {name: values[rows] for name, values in self.user_features.items()})
 
   def unseen_users(self) -> np.ndarray:
-    """A mask of the eval ratings whose user has no training rating."""
-    return ~np.isin(self.user_id, np.unique(self.train_user_id))
+    """A mask of the eval ratings whose user has no training rating (read from the activity
+    slice, which counted every user's training ratings)."""
+    return self.slices[ACTIVITY] == metrics.activity_bucket(0)
 
   @classmethod
   def read(cls, examples: types.Artifact, schema: types.Artifact) -> 'EvalData':
@@ -105,6 +106,14 @@ class ServedModel:
     # signature: queried by id and time alone.
     self._embed_with_features = self._loaded.signatures.get('embed_with_features')
     self._position = {title.encode(): index for index, title in enumerate(self.titles)}
+    self._last_truth_and_seen = None  # (EvalData, its truth and seen titles)
+
+  def truth_and_seen(self, data: 'EvalData'):
+    """_truth_and_seen of `data` under this model's catalog, computed once for the several
+    rankings of the same ratings (it reads every training rating)."""
+    if self._last_truth_and_seen is None or self._last_truth_and_seen[0] is not data:
+      self._last_truth_and_seen = (data, _truth_and_seen(self, data))
+    return self._last_truth_and_seen[1]
 
   def query_embeddings(self, user_id: np.ndarray, timestamp: np.ndarray,
                        user_features: Optional[Dict[str, np.ndarray]] = None,
@@ -130,7 +139,7 @@ def rank_model(model: ServedModel, data: EvalData, user_id: Optional[np.ndarray]
   """Ranks of the truth under a model, as listed and with the user's seen titles removed."""
   queries = model.query_embeddings(data.user_id if user_id is None else user_id,
                                    data.timestamp, data.user_features if with_features else None)
-  truth, seen = _truth_and_seen(model, data)
+  truth, seen = model.truth_and_seen(data)
   scores_of = metrics.embedding_scores(queries, model.candidates)
   return metrics.ranks_listed_and_unseen(scores_of, truth, seen)
 
@@ -158,7 +167,7 @@ def rank_popularity(model: ServedModel, data: EvalData):
   """Ranks of the truth when everyone gets the titles in order of training ratings."""
   index = model.catalog_index(data.train_title)
   counts = np.bincount(index[index >= 0], minlength=len(model.titles))
-  truth, seen = _truth_and_seen(model, data)
+  truth, seen = model.truth_and_seen(data)
   return (metrics.popularity_ranks(counts, truth), metrics.popularity_ranks(counts, truth, seen))
 
 
