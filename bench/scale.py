@@ -1,4 +1,4 @@
-"""How the pipeline scales: per component wall seconds, microseconds per rating and peak memory.
+r"""How the pipeline scales: per component wall seconds, microseconds per rating and peak memory.
 
 Runs `runner_local.py --until COMPONENT --no-cache` (ExampleGen through Transform by default)
 in a fresh process per case, on synthetic releases written by `data.synthetic` (kept in
@@ -11,10 +11,15 @@ mode (1.0 = linear cost). Peak memory is the resident memory of the run's whole 
     .venv/bin/python bench/scale.py --sizes 1m --modes in_memory,multi_threading,multi_processing
     .venv/bin/python bench/scale.py --sizes 25m --layouts csv
     .venv/bin/python bench/scale.py --data-dir data/movielens/ml-100k --sizes 100k
+    .venv/bin/python bench/scale.py --sizes 25m --layouts csv --until '' --keep-outputs \
+        --run-args '--epochs 1 --batch-size 8192 --learning-rate 0.004'
 """
 import argparse
+import contextlib
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,13 +91,22 @@ def release_dir(work_dir: str, ratings: int, layout: str) -> str:
   return directory
 
 
-def run_case(data_dir: str, ratings: int, beam_args: str, until: str, log: str) -> Dict:
-  """One fresh run; its components' seconds and peak memory, and the run's."""
-  with tempfile.TemporaryDirectory(prefix='scale-') as outputs:
+def run_case(data_dir: str, ratings: int, beam_args: str, until: str, run_args: List[str],
+             log: str, keep: bool) -> Dict:
+  """One fresh run; its components' seconds and peak memory, and the run's.
+
+  With `keep`, the run's outputs stay beside its log (`<log>.outputs`) for inspection.
+  """
+  kept = log[:-len('.log')] + '.outputs'
+  with (contextlib.nullcontext(kept) if keep
+        else tempfile.TemporaryDirectory(prefix='scale-')) as outputs:
+    if keep:
+      shutil.rmtree(outputs, ignore_errors=True)
     command = [sys.executable, os.path.join(ROOT, 'runner_local.py'), '--data-dir', data_dir,
                '--output-dir', outputs, '--no-cache', '--beam-args', beam_args]
     if until:
       command += ['--until', until]
+    command += run_args
     start = time.time()
     with open(log, 'w') as out:
       process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
@@ -122,6 +136,10 @@ def main() -> None:
   parser.add_argument('--modes', default='in_memory', help=f'DirectRunner modes: {", ".join(MODES)}')
   parser.add_argument('--until', default='Transform',
                       help="the last component to run ('' for the whole pipeline)")
+  parser.add_argument('--run-args', default='',
+                      help="more runner_local.py flags for every case, e.g. training settings")
+  parser.add_argument('--keep-outputs', action='store_true',
+                      help="keep each run's outputs in --work-dir (run-CASE.outputs) to inspect")
   parser.add_argument('--data-dir', help='a real release instead of synthetic ones '
                       '(its size from --sizes, one size)')
   parser.add_argument('--work-dir', default=os.path.join(tempfile.gettempdir(),
@@ -140,7 +158,8 @@ def main() -> None:
         label = f'{size} {layout or os.path.basename(data_dir.rstrip("/"))} {mode}'
         log = os.path.join(args.work_dir, f'run-{label.replace(" ", "-")}.log')
         print(f'{time.strftime("%H:%M:%S")} {label}: running (log: {log}) ...', flush=True)
-        result = run_case(data_dir, ratings, MODES[mode], args.until, log)
+        result = run_case(data_dir, ratings, MODES[mode], args.until, shlex.split(args.run_args),
+                          log, args.keep_outputs)
         result.update(size=size, ratings=ratings, layout=layout or data_dir, mode=mode)
         results.append(result)
         print(f'{time.strftime("%H:%M:%S")} {label}: {result["seconds"]:.0f} s, peak '
