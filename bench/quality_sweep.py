@@ -9,7 +9,7 @@ its best and final figures, its seconds per epoch, and the most-popular baseline
     .venv/bin/python bench/quality_sweep.py \\
         "--optimizer adagrad --learning-rate 0.1 --epochs 40" \\
         "--optimizer adam --learning-rate 0.002 --epochs 30"
-    .venv/bin/python bench/quality_sweep.py --seeds 42,1,2 "" "--user-features"
+    .venv/bin/python bench/quality_sweep.py --seeds 42,1,2 -- "--catalog-softmax" "--user-features"
 """
 import argparse
 import dataclasses
@@ -37,6 +37,8 @@ def main() -> None:
   parser.add_argument('configurations', nargs=argparse.REMAINDER,
                       help='training flags, one string each ("" for the preset as it is)')
   args = parser.parse_args()
+  if args.configurations[:1] == ['--']:  # `--seeds 1,2 -- "--flags"`: the '--' ends options
+    args.configurations = args.configurations[1:]
   _, vocabularies, train, eval_ = common.latest_training_inputs()
   seeds = [int(seed) for seed in args.seeds.split(',')] if args.seeds else [None]
   rows = []

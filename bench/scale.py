@@ -5,7 +5,9 @@ in a fresh process per case, on synthetic releases written by `data.synthetic` (
 --work-dir between runs) or on a real release directory, and prints one table of every case
 plus the ratio of microseconds per rating between the two largest sizes of each layout and
 mode (1.0 = linear cost). Peak memory is the resident memory of the run's whole process tree
-(the runner and any Beam worker processes), sampled twice a second.
+(the runner and any Beam worker processes), sampled twice a second. A run through the Trainer
+also reports its first epoch and its later epochs in microseconds per training rating (from
+history.json), the per-epoch cost that must grow linearly with the data.
 
     .venv/bin/python bench/scale.py --sizes 1m,10m --layouts 1m,csv
     .venv/bin/python bench/scale.py --sizes 1m --modes in_memory,multi_threading,multi_processing
@@ -124,7 +126,29 @@ def run_case(data_dir: str, ratings: int, beam_args: str, until: str, run_args: 
                       'us_per_rating': (e.finished - e.started) / ratings * 1e6,
                       'peak_gib': sampler.peak(e.started, e.finished) / 2**30}
         for e in metadata.run_executions(store, PIPELINE, run) if e.finished > e.started}
-  return {'seconds': seconds, 'peak_gib': sampler.peak() / 2**30, 'components': components}
+    model_run = [o.uri for o in metadata.run_outputs(store, PIPELINE, run)
+                 if o.component == names.TRAINER and o.key == 'model_run']
+    epochs = training_epochs(os.path.join(model_run[0], names.HISTORY_FILE)) if model_run else {}
+  return {'seconds': seconds, 'peak_gib': sampler.peak() / 2**30, 'components': components,
+          **epochs}
+
+
+def training_epochs(history_file: str) -> Dict:
+  """The Trainer's first epoch and its later epochs without a validation before them, in
+  seconds and microseconds per training rating (history.json's times are taken before
+  each epoch's validation)."""
+  with open(history_file) as file:
+    history = json.load(file)
+  entries, per_rating = history['history'], 1e6 / history['num_train']
+  first = entries[0]['seconds']
+  later = [entry['seconds'] - before['seconds'] for before, entry in zip(entries, entries[1:])
+           if 'val_top_k' not in before]
+  result = {'num_train': history['num_train'], 'epoch_1_seconds': first,
+            'epoch_1_us_per_rating': first * per_rating}
+  if later:
+    mean = sum(later) / len(later)
+    result.update(later_epoch_seconds=mean, later_epoch_us_per_rating=mean * per_rating)
+  return result
 
 
 def main() -> None:
@@ -177,6 +201,11 @@ def print_table(results: List[Dict]) -> None:
     rows = list(result['components'].items()) + [(
         'whole run', {'seconds': result['seconds'], 'peak_gib': result['peak_gib'],
                       'us_per_rating': result['seconds'] / result['ratings'] * 1e6})]
+    for epoch in ('epoch_1', 'later_epoch'):  # per training rating, not per rating
+      if f'{epoch}_seconds' in result:
+        rows.append((f'training {epoch.replace("_", " ")}',
+                     {'seconds': result[f'{epoch}_seconds'], 'peak_gib': float('nan'),
+                      'us_per_rating': result[f'{epoch}_us_per_rating']}))
     for name, row in rows:
       if row['seconds'] < 1 and name != 'whole run':
         continue  # SchemaGen, ExampleValidator, the gate: fixed cost, not scale
@@ -196,6 +225,10 @@ def print_table(results: List[Dict]) -> None:
     for name, row in large['components'].items():
       if name in small['components'] and row['seconds'] >= 1:
         print(f'  {name:<20} {row["us_per_rating"] / small["components"][name]["us_per_rating"]:.2f}x')
+    for epoch in ('epoch_1', 'later_epoch'):
+      if f'{epoch}_us_per_rating' in large and f'{epoch}_us_per_rating' in small:
+        ratio = large[f'{epoch}_us_per_rating'] / small[f'{epoch}_us_per_rating']
+        print(f'  {"training " + epoch.replace("_", " "):<20} {ratio:.2f}x (per training rating)')
 
 
 if __name__ == '__main__':
