@@ -19,7 +19,9 @@ import time
 
 import common
 
-from modules import hparams, training  # noqa: E402
+import numpy as np  # noqa: E402
+
+from modules import features as f, hparams, metrics, training  # noqa: E402
 from pipeline import configs  # noqa: E402
 
 
@@ -55,18 +57,38 @@ def main() -> None:
       curve = [(e['epoch'], e['val_top_k']['100']) for e in history if 'val_top_k' in e]
       best = max(curve, key=lambda point: point[1])
       bests.append(best[1])
-      rows.append((flags, config.seed, curve[-1][1], best, seconds / len(history)))
+      unseen = unseen_top100(trainer)
+      rows.append((flags, config.seed, curve[-1][1], best, unseen, seconds / len(history)))
       print(f'{flags} (seed {config.seed}): '
-            + ', '.join(f'{epoch}: {value:.4f}' for epoch, value in curve), flush=True)
+            + ', '.join(f'{epoch}: {value:.4f}' for epoch, value in curve)
+            + f'; kept towers, seen titles removed: {unseen:.4f}', flush=True)
     if len(bests) > 1:
       print(f'{flags}: best top-100 mean {statistics.mean(bests):.4f}, '
             f'{min(bests):.4f} to {max(bests):.4f} over seeds {args.seeds}', flush=True)
   baseline = trainer.popularity_baseline()['100']
-  print('\n| configuration | seed | final top-100 | best (epoch) | s/epoch |\n'
-        '| --- | --- | --- | --- | --- |')
-  for flags, seed, final, (epoch, value), per_epoch in rows:
-    print(f'| `{flags}` | {seed} | {final:.4f} | {value:.4f} ({epoch}) | {per_epoch:.2f} |')
-  print(f'| most popular (baseline) | | {baseline:.4f} | | |')
+  print('\n| configuration | seed | final top-100 | best (epoch) | seen removed | s/epoch |\n'
+        '| --- | --- | --- | --- | --- | --- |')
+  for flags, seed, final, (epoch, value), unseen, per_epoch in rows:
+    print(f'| `{flags}` | {seed} | {final:.4f} | {value:.4f} ({epoch}) | {unseen:.4f} '
+          f'| {per_epoch:.2f} |')
+  print(f'| most popular (baseline) | | {baseline:.4f} | | | |')
+
+
+def unseen_top100(trainer: training.TwoTowerFit) -> float:
+  """Top-100 of the kept towers with each user's training titles removed (the Evaluator's
+  `top_k_unseen`, on the validation sample)."""
+  users = trainer.train_inputs[f.USER_INDEX].reshape(-1)
+  titles = trainer.train_inputs[f.TITLE_INDEX].reshape(-1) - 1
+  order = np.argsort(users, kind='stable')
+  bounds = np.searchsorted(users[order], np.arange(trainer.vocabularies.num_users + 1))
+  by_user = [titles[order[a:b]] for a, b in zip(bounds[:-1], bounds[1:])]
+  seen = np.empty(len(trainer.eval_true_index), dtype=object)
+  for row, user in enumerate(trainer.eval_data[f.USER_INDEX].reshape(-1)):
+    seen[row] = by_user[user]  # one by one: numpy would stack arrays of equal lengths
+  scores = metrics.embedding_scores(trainer.query_embeddings(trainer.eval_data),
+                                    trainer.candidate_embeddings())
+  ranks = metrics.ranks_of_truth(scores, trainer.eval_true_index, seen)
+  return metrics.top_k(ranks, (100,))['100']
 
 
 if __name__ == '__main__':

@@ -31,6 +31,7 @@ class TrainingConfig:
   learning_rate: float = _setting(0.1, "the optimizer's learning rate")
   weight_decay: float = _setting(0.004, "adamw's weight decay (Keras' default)")
   validation_freq: int = _setting(5, 'epochs between validations over the whole catalog')
+  dropout: float = _setting(0.0, 'dropout after each ReLU layer of both towers, in training')
   temperature: float = _setting(1.0, 'divides the scores of the in-batch softmax')
   normalize: bool = _setting(
       False, 'scale both towers\' embeddings to unit length: scores are cosines (use with a '
@@ -40,6 +41,10 @@ class TrainingConfig:
   remove_accidental_hits: bool = _setting(
       False, 'do not count the same title elsewhere in a batch as negative')
   unique_candidates: bool = _setting(False, 'one softmax column per distinct title of a batch')
+  catalog_softmax: bool = _setting(
+      False, "score each training query against every catalog title (the exact softmax) "
+      "instead of the batch's titles: no sampling, so no logQ correction; for catalogs of up to "
+      "a few 10,000 titles")
   movie_features: bool = _setting(
       False, "add the movie's genres and release year to the candidate tower")
   user_features: bool = _setting(
@@ -72,6 +77,8 @@ class TrainingConfig:
                        f'{", ".join(INPUT_MODES)}')
     if self.patience < 0:
       raise ValueError(f'patience must be 0 (off) or more, not {self.patience}')
+    if not 0 <= self.dropout < 1:
+      raise ValueError(f'dropout must be in [0, 1), not {self.dropout}')
     if not 0 <= self.user_id_dropout < 1:
       raise ValueError(f'user_id_dropout must be in [0, 1), not {self.user_id_dropout}')
     if self.validation_sample < 0:

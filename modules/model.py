@@ -24,7 +24,11 @@ def dense_stack(config: TrainingConfig, name: str) -> tf.keras.Sequential:
   """Dense layers of the configured sizes, ReLU on all but the last; with `normalize`, the
   output scaled to unit length (scores become cosines, sharpened by the temperature)."""
   sizes = config.layer_sizes
-  layers = [tf.keras.layers.Dense(size, activation='relu') for size in sizes[:-1]]
+  layers = []
+  for size in sizes[:-1]:
+    layers.append(tf.keras.layers.Dense(size, activation='relu'))
+    if config.dropout:
+      layers.append(tf.keras.layers.Dropout(config.dropout))
   layers.append(tf.keras.layers.Dense(sizes[-1]))
   if config.normalize:
     layers.append(tf.keras.layers.UnitNormalization())
@@ -194,10 +198,16 @@ class TwoTowerModel(tf.keras.Model):
     Features hold TITLE_INDEX, positions in the candidate tower's title lookup. With
     `unique_candidates`, each title of the batch is one column (the softmax shrinks to the
     distinct titles, and a title's repeats are no longer its own negatives); the logQ
-    correction then uses the probability that a title is in the batch at all.
+    correction then uses the probability that a title is in the batch at all. With
+    `catalog_softmax`, the columns are the whole catalog, in lookup order.
     """
     title_index = tf.reshape(features[f.TITLE_INDEX], [-1])
     queries = self.query_tower(features, training=training)
+    if self.config.catalog_softmax:  # position 0 is the lookup's "unknown title"
+      num_titles = self.candidate_tower.title_lookup.vocabulary_size() - 1
+      candidates = self.candidate_tower.embed_indices(tf.range(1, num_titles + 1))
+      logits = tf.matmul(queries, candidates, transpose_b=True) / self.config.temperature
+      return logits, title_index - 1
     if self.config.unique_candidates:
       columns, labels = tf.unique(title_index)
     else:

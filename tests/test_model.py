@@ -36,6 +36,16 @@ def test_towers_embed_into_the_last_layer_width(layer_sizes):
   assert np.isfinite(embeddings.numpy()).all()  # '!!!' has no words; unknown titles embed
 
 
+def test_dropout_acts_in_training_only():
+  query, candidate = towers(TrainingConfig(layer_sizes=[64, 32], dropout=0.5))
+  titles = tf.constant(TITLES)
+  assert sum(isinstance(layer, tf.keras.layers.Dropout) for layer in candidate.dense.layers) == 1
+  np.testing.assert_array_equal(candidate(titles).numpy(), candidate(titles).numpy())
+  assert not np.allclose(candidate(titles, training=True).numpy(), candidate(titles).numpy())
+  features = batch(TITLES, candidate)
+  assert not np.allclose(query(features, training=True).numpy(), query(features).numpy())
+
+
 def test_training_lookup_by_index_embeds_as_the_string_path():
   _, candidate = towers(TrainingConfig(layer_sizes=[64, 32]))
   by_string = candidate(tf.constant(TITLES)).numpy()
@@ -151,6 +161,25 @@ def test_unique_candidates_give_one_column_per_distinct_title():
   logits, labels = model.in_batch_logits(batch([TITLES[0], TITLES[1], TITLES[0]], candidate),
                                          training=False)
   assert logits.shape == (3, 2) and labels.numpy().tolist() == [0, 1, 0]
+
+
+def test_catalog_softmax_scores_every_catalog_title_whatever_the_batch_holds():
+  config = TrainingConfig(layer_sizes=[8], catalog_softmax=True, logq_correction=True,
+                          temperature=0.5)
+  query, candidate = towers(config)
+  model = m.TwoTowerModel(query, candidate, config,
+                          title_log_probability=tf.constant(np.log([1e-9, .4, .3, .2, .1])))
+  titles = [TITLES[2], TITLES[0], TITLES[2]]  # two titles of four, one repeated
+  features = batch(titles, candidate)
+  scores = query(features).numpy() @ candidate(tf.constant(TITLES)).numpy().T / 0.5
+  own = [TITLES.index(title) for title in titles]
+  expected = np.log(np.exp(scores).sum(axis=1)) - scores[np.arange(3), own]  # no logQ
+  logits, labels = model.in_batch_logits(features, training=False)
+  assert labels.numpy().tolist() == own
+  np.testing.assert_allclose(logits.numpy(), scores, rtol=1e-4, atol=1e-5)
+  assert float(model.compute_loss_value(features, False)) == pytest.approx(expected.sum(),
+                                                                          rel=1e-4)
+
 
 
 
