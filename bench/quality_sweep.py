@@ -77,14 +77,9 @@ def main() -> None:
 def unseen_top100(trainer: training.TwoTowerFit) -> float:
   """Top-100 of the kept towers with each user's training titles removed (the Evaluator's
   `top_k_unseen`, on the validation sample)."""
-  users = trainer.train_inputs[f.USER_INDEX].reshape(-1)
-  titles = trainer.train_inputs[f.TITLE_INDEX].reshape(-1) - 1
-  order = np.argsort(users, kind='stable')
-  bounds = np.searchsorted(users[order], np.arange(trainer.vocabularies.num_users + 1))
-  by_user = [titles[order[a:b]] for a, b in zip(bounds[:-1], bounds[1:])]
-  seen = np.empty(len(trainer.eval_true_index), dtype=object)
-  for row, user in enumerate(trainer.eval_data[f.USER_INDEX].reshape(-1)):
-    seen[row] = by_user[user]  # one by one: numpy would stack arrays of equal lengths
+  seen = metrics.seen_titles(trainer.train_inputs[f.USER_INDEX].reshape(-1),
+                              trainer.train_inputs[f.TITLE_INDEX].reshape(-1) - 1,
+                              trainer.eval_data[f.USER_INDEX].reshape(-1))
   scores = metrics.embedding_scores(trainer.query_embeddings(trainer.eval_data),
                                     trainer.candidate_embeddings())
   ranks = metrics.ranks_of_truth(scores, trainer.eval_true_index, seen)

@@ -8,7 +8,7 @@ rated in training are removed from the list first (what a product shows), so the
 push the truth down. Scores are computed a chunk of queries at a time, so memory stays
 bounded whatever the catalog's size.
 """
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -65,6 +65,25 @@ def ranks_listed_and_unseen(scores_of: ScoresOf, true_index: np.ndarray,
         rank[truth < 0] = MISS
       unseen[rows] = rank
   return listed, unseen
+
+
+def seen_titles(train_users: np.ndarray, train_titles: np.ndarray,
+                query_users: np.ndarray) -> np.ndarray:
+  """Each query's user's training titles: [queries] arrays of catalog indexes, the `seen` of
+  ranks_of_truth. Titles outside the catalog (negative indexes) are left out; a user with no
+  training ratings gets an empty array. No dense users-by-titles matrix, and one array per
+  user shared by all of that user's queries (one copy per query would take gigabytes at
+  25M ratings)."""
+  by_user: Dict[Any, List[int]] = {}
+  for user, title in zip(train_users.tolist(), train_titles.tolist()):
+    if title >= 0:
+      by_user.setdefault(user, []).append(title)
+  arrays = {user: np.array(titles, np.int64) for user, titles in by_user.items()}
+  empty = np.zeros(0, np.int64)
+  seen = np.empty(len(query_users), dtype=object)
+  for row, user in enumerate(query_users.tolist()):  # (a list assigned at once would be
+    seen[row] = arrays.get(user, empty)              # stacked when all lengths are equal)
+  return seen
 
 
 def embedding_scores(queries: np.ndarray, candidates: np.ndarray) -> ScoresOf:

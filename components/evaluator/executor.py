@@ -11,7 +11,7 @@ import dataclasses
 import json
 import logging
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NamedTuple, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -106,14 +106,14 @@ class ServedModel:
     # signature: queried by id and time alone.
     self._embed_with_features = self._loaded.signatures.get('embed_with_features')
     self._position = {title.encode(): index for index, title in enumerate(self.titles)}
-    self._last_truth_and_seen = None  # (EvalData, its truth and seen titles)
+    self._last_indexes = None  # (EvalData, its EvalIndexes)
 
-  def truth_and_seen(self, data: 'EvalData'):
-    """_truth_and_seen of `data` under this model's catalog, computed once for the several
+  def eval_indexes(self, data: 'EvalData') -> 'EvalIndexes':
+    """_eval_indexes of `data` under this model's catalog, computed once for the several
     rankings of the same ratings (it reads every training rating)."""
-    if self._last_truth_and_seen is None or self._last_truth_and_seen[0] is not data:
-      self._last_truth_and_seen = (data, _truth_and_seen(self, data))
-    return self._last_truth_and_seen[1]
+    if self._last_indexes is None or self._last_indexes[0] is not data:
+      self._last_indexes = (data, _eval_indexes(self, data))
+    return self._last_indexes[1]
 
   def query_embeddings(self, user_id: np.ndarray, timestamp: np.ndarray,
                        user_features: Optional[Dict[str, np.ndarray]] = None,
@@ -139,36 +139,31 @@ def rank_model(model: ServedModel, data: EvalData, user_id: Optional[np.ndarray]
   """Ranks of the truth under a model, as listed and with the user's seen titles removed."""
   queries = model.query_embeddings(data.user_id if user_id is None else user_id,
                                    data.timestamp, data.user_features if with_features else None)
-  truth, seen = model.truth_and_seen(data)
+  indexes = model.eval_indexes(data)
   scores_of = metrics.embedding_scores(queries, model.candidates)
-  return metrics.ranks_listed_and_unseen(scores_of, truth, seen)
+  return metrics.ranks_listed_and_unseen(scores_of, indexes.truth, indexes.seen)
 
 
-def _truth_and_seen(model: ServedModel, data: EvalData):
-  """Each eval rating's title as a catalog index, and its user's training titles (per rating
-  a short array of indexes: no dense users-by-titles matrix)."""
-  truth = model.catalog_index(data.title)
-  seen_index = model.catalog_index(data.train_title)
-  by_user: Dict[bytes, List[int]] = {}
-  for user, index in zip(data.train_user_id.tolist(), seen_index.tolist()):
-    if index >= 0:
-      by_user.setdefault(user, []).append(index)
-  # One array per user, shared by all of that user's eval ratings (not one copy per rating:
-  # at 25M that would be gigabytes).
-  arrays = {user: np.array(indexes, np.int64) for user, indexes in by_user.items()}
-  empty = np.zeros(0, np.int64)
-  seen = np.empty(len(truth), dtype=object)
-  for row, user in enumerate(data.user_id.tolist()):  # (a list assigned at once would be
-    seen[row] = arrays.get(user, empty)               # stacked when all lengths are equal)
-  return truth, seen
+class EvalIndexes(NamedTuple):
+  """The ratings of an EvalData under one model's catalog, as the rankings need them."""
+  truth: np.ndarray         # [eval ratings] each title's catalog index, -1 outside it
+  seen: np.ndarray          # [eval ratings] its user's training titles (metrics.seen_titles)
+  train_counts: np.ndarray  # [titles] training ratings of each catalog title
+
+
+def _eval_indexes(model: ServedModel, data: EvalData) -> EvalIndexes:
+  train_index = model.catalog_index(data.train_title)
+  return EvalIndexes(
+      truth=model.catalog_index(data.title),
+      seen=metrics.seen_titles(data.train_user_id, train_index, data.user_id),
+      train_counts=np.bincount(train_index[train_index >= 0], minlength=len(model.titles)))
 
 
 def rank_popularity(model: ServedModel, data: EvalData):
   """Ranks of the truth when everyone gets the titles in order of training ratings."""
-  index = model.catalog_index(data.train_title)
-  counts = np.bincount(index[index >= 0], minlength=len(model.titles))
-  truth, seen = model.truth_and_seen(data)
-  return (metrics.popularity_ranks(counts, truth), metrics.popularity_ranks(counts, truth, seen))
+  indexes = model.eval_indexes(data)
+  return (metrics.popularity_ranks(indexes.train_counts, indexes.truth),
+          metrics.popularity_ranks(indexes.train_counts, indexes.truth, indexes.seen))
 
 
 def evaluate(data: EvalData, model: ServedModel,
