@@ -94,23 +94,25 @@ def release_dir(work_dir: str, ratings: int, layout: str) -> str:
 
 
 def run_case(data_dir: str, ratings: int, beam_args: str, until: str, run_args: List[str],
-             log: str, keep: bool) -> Dict:
+             log: str, keep: bool, resume: bool = False) -> Dict:
   """One fresh run; its components' seconds and peak memory, and the run's.
 
-  With `keep`, the run's outputs stay beside its log (`<log>.outputs`) for inspection.
+  With `keep`, the run's outputs stay beside its log (`<log>.outputs`) for inspection; with
+  `resume` too, a stopped run in them is continued (TFX's cache reuses every component that
+  finished; the figures are the continued run's, the log appended to).
   """
-  kept = log[:-len('.log')] + '.outputs'
-  with (contextlib.nullcontext(kept) if keep
+  with (contextlib.nullcontext(log[:-len('.log')] + '.outputs') if keep
         else tempfile.TemporaryDirectory(prefix='scale-')) as outputs:
-    if keep:
+    if keep and not resume:
       shutil.rmtree(outputs, ignore_errors=True)
     command = [sys.executable, os.path.join(ROOT, 'runner_local.py'), '--data-dir', data_dir,
-               '--output-dir', outputs, '--no-cache', '--beam-args', beam_args]
+               '--output-dir', outputs, '--cache' if resume else '--no-cache',
+               '--beam-args', beam_args]
     if until:
       command += ['--until', until]
     command += run_args
     start = time.time()
-    with open(log, 'w') as out:
+    with open(log, 'a' if resume else 'w') as out:
       process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
       sampler = MemorySampler(process.pid)
       sampler.start()
@@ -164,6 +166,9 @@ def main() -> None:
                       help="more runner_local.py flags for every case, e.g. training settings")
   parser.add_argument('--keep-outputs', action='store_true',
                       help="keep each run's outputs in --work-dir (run-CASE.outputs) to inspect")
+  parser.add_argument('--resume', action='store_true',
+                      help='with --keep-outputs: continue stopped runs in their kept outputs, '
+                      'reusing the components that finished')
   parser.add_argument('--data-dir', help='a real release instead of synthetic ones '
                       '(its size from --sizes, one size)')
   parser.add_argument('--work-dir', default=os.path.join(tempfile.gettempdir(),
@@ -171,6 +176,8 @@ def main() -> None:
                       help='where synthetic releases and logs are kept (default: %(default)s)')
   parser.add_argument('--json', help='also write the results to this file')
   args = parser.parse_args()
+  if args.resume and not args.keep_outputs:
+    parser.error('--resume continues runs kept by --keep-outputs: give both')
   os.makedirs(args.work_dir, exist_ok=True)
 
   results = []
@@ -183,7 +190,7 @@ def main() -> None:
         log = os.path.join(args.work_dir, f'run-{label.replace(" ", "-")}.log')
         print(f'{time.strftime("%H:%M:%S")} {label}: running (log: {log}) ...', flush=True)
         result = run_case(data_dir, ratings, MODES[mode], args.until, shlex.split(args.run_args),
-                          log, args.keep_outputs)
+                          log, args.keep_outputs, args.resume)
         result.update(size=size, ratings=ratings, layout=layout or data_dir, mode=mode)
         results.append(result)
         print(f'{time.strftime("%H:%M:%S")} {label}: {result["seconds"]:.0f} s, peak '
