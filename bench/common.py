@@ -1,6 +1,7 @@
 """What the benchmarks share: the latest pipeline run's Transform and catalog artifacts."""
 import os
 import sys
+from typing import Dict, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -43,16 +44,18 @@ def latest_outputs(output_dir: str, pipeline_name: str, needed: str):
 
 def latest_raw_examples(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
                         pipeline_name: str = names.PIPELINE_NAME,
-                        of_run_with: str = 'MovieLensExampleGen.examples'):
+                        of_run_with: str = 'MovieLensExampleGen.examples',
+                        extra_spec: Optional[Dict] = None):
   """(train, eval, catalog titles) of ExampleGen's output in the newest run that has
   `of_run_with`: raw user_id, timestamp and movie_title arrays, as the tutorial's code
-  reads them."""
+  reads them, and the features of `extra_spec` (a tf.io feature spec)."""
   import tensorflow as tf
   from modules import trainer, training
   outputs = latest_outputs(output_dir, pipeline_name, of_run_with)
   spec = {'user_id': tf.io.FixedLenFeature([], tf.string),
           'timestamp': tf.io.FixedLenFeature([], tf.int64),
-          'movie_title': tf.io.FixedLenFeature([], tf.string)}
+          'movie_title': tf.io.FixedLenFeature([], tf.string),
+          **(extra_spec or {})}
 
   def read(split):
     return training.read_examples(
