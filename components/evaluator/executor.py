@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import os
+import time
 from typing import Any, Dict, List, NamedTuple, Optional
 
 import numpy as np
@@ -169,11 +170,20 @@ def rank_popularity(model: ServedModel, data: EvalData):
 def evaluate(data: EvalData, model: ServedModel,
              baseline: Optional[ServedModel] = None) -> Dict[str, Any]:
   """Every figure of evaluation.json but the gate."""
-  ranked = {'model': rank_model(model, data), 'popularity': rank_popularity(model, data),
-            'unknown_user': rank_model(model, data, np.full(len(data.user_id),
-                                                            UNKNOWN_USER, dtype=object))}
+  rankings = {'model': lambda: rank_model(model, data),
+              'popularity': lambda: rank_popularity(model, data),
+              'unknown_user': lambda: rank_model(model, data, np.full(len(data.user_id),
+                                                                      UNKNOWN_USER, dtype=object))}
   if baseline is not None:
-    ranked['baseline_model'] = rank_model(baseline, data)
+    rankings['baseline_model'] = lambda: rank_model(baseline, data)
+  ranked = {}
+  # Progress a person can follow: at 25M ratings each ranking takes minutes.
+  logger.info('Ranking %s eval ratings against %s titles: %s', f'{len(data.title):,}',
+              f'{len(model.titles):,}', ', '.join(rankings))
+  for name, rank in rankings.items():
+    start = time.monotonic()
+    ranked[name] = rank()
+    logger.info('  %s ranked in %.1f s', name, time.monotonic() - start)
   report = {
       'num_eval_ratings': len(data.title),
       'num_eval_users': len(set(data.user_id.tolist())),
