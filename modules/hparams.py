@@ -10,6 +10,11 @@ from typing import Any, Dict, List, Tuple
 
 OPTIMIZERS = ('adagrad', 'adam', 'adamw')
 INPUT_MODES = ('auto', 'memory', 'stream')
+SOFTMAXES = ('in-batch', 'catalog', 'auto')
+# --softmax auto's limit: the exact softmax scores every title at every step, so its cost per
+# step grows with the catalog (docs/model.md: affordable for MovieLens 1M's 3,900 titles on
+# this CPU, not for 25M's 62,000).
+CATALOG_SOFTMAX_MAX_TITLES = 10_000
 
 
 def _setting(default=dataclasses.MISSING, help_text: str = ''):
@@ -41,10 +46,11 @@ class TrainingConfig:
   remove_accidental_hits: bool = _setting(
       False, 'do not count the same title elsewhere in a batch as negative')
   unique_candidates: bool = _setting(False, 'one softmax column per distinct title of a batch')
-  catalog_softmax: bool = _setting(
-      False, "score each training query against every catalog title (the exact softmax) "
-      "instead of the batch's titles: no sampling, so no logQ correction; for catalogs of up to "
-      "a few 10,000 titles")
+  softmax: str = _setting(
+      'in-batch', "the training loss's candidates: 'in-batch' (the batch's titles, as TFRS' "
+      "Retrieval task; the logQ correction applies), 'catalog' (every catalog title: the exact "
+      "softmax, nothing sampled to correct) or 'auto' (catalog for catalogs of at most "
+      f"{CATALOG_SOFTMAX_MAX_TITLES:,} titles, in-batch beyond)")
   movie_features: bool = _setting(
       False, "add the movie's genres and release year to the candidate tower")
   user_features: bool = _setting(
@@ -75,6 +81,8 @@ class TrainingConfig:
     if self.input_mode not in INPUT_MODES:
       raise ValueError(f'unknown input mode {self.input_mode!r}; choose one of '
                        f'{", ".join(INPUT_MODES)}')
+    if self.softmax not in SOFTMAXES:
+      raise ValueError(f'unknown softmax {self.softmax!r}; choose one of {", ".join(SOFTMAXES)}')
     if self.patience < 0:
       raise ValueError(f'patience must be 0 (off) or more, not {self.patience}')
     if not 0 <= self.dropout < 1:
@@ -89,6 +97,11 @@ class TrainingConfig:
         raise ValueError(f'{name} must be at least 1, not {getattr(self, name)}')
     if not self.layer_sizes or min(self.layer_sizes) < 1:
       raise ValueError(f'layer sizes must be positive, not {self.layer_sizes}')
+
+  def catalog_softmax(self, num_titles: int) -> bool:
+    """Whether training scores every one of a catalog's `num_titles` (the exact softmax)."""
+    return self.softmax == 'catalog' or (
+        self.softmax == 'auto' and num_titles <= CATALOG_SOFTMAX_MAX_TITLES)
 
   def to_json_dict(self) -> Dict[str, Any]:
     return dataclasses.asdict(self)

@@ -186,6 +186,8 @@ class TwoTowerModel(tf.keras.Model):
     if config.logq_correction and title_log_probability is None:
       raise ValueError('the logQ correction needs each title\'s sampling probability')
     self.title_log_probability = title_log_probability
+    self.catalog_softmax = config.catalog_softmax(
+        candidate_tower.title_lookup.vocabulary_size() - 1)  # less its "unknown title"
     self.loss_tracker = tf.keras.metrics.Mean(name='loss')
 
   @property
@@ -199,11 +201,11 @@ class TwoTowerModel(tf.keras.Model):
     `unique_candidates`, each title of the batch is one column (the softmax shrinks to the
     distinct titles, and a title's repeats are no longer its own negatives); the logQ
     correction then uses the probability that a title is in the batch at all. With
-    `catalog_softmax`, the columns are the whole catalog, in lookup order.
+    the exact (catalog) softmax, the columns are the whole catalog, in lookup order.
     """
     title_index = tf.reshape(features[f.TITLE_INDEX], [-1])
     queries = self.query_tower(features, training=training)
-    if self.config.catalog_softmax:  # position 0 is the lookup's "unknown title"
+    if self.catalog_softmax:  # position 0 is the lookup's "unknown title"
       num_titles = self.candidate_tower.title_lookup.vocabulary_size() - 1
       candidates = self.candidate_tower.embed_indices(tf.range(1, num_titles + 1))
       logits = tf.matmul(queries, candidates, transpose_b=True) / self.config.temperature

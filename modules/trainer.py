@@ -97,10 +97,11 @@ def run_fn(fn_args) -> None:
                                            custom_config['catalog_files'], config)
   trainer = training.TwoTowerFit(config, vocabularies, train, eval_, log_dir=fn_args.model_run_dir)
   mode = 'streamed from its files' if trainer.streamed else 'in memory'
+  loss = 'exact softmax over the catalog' if trainer.model.catalog_softmax else 'in-batch softmax'
   logger.info('Training %s on %s ratings (%s; validation on %s of %s eval ratings) with %s '
-              'candidate titles: %s', f'layers {config.layer_sizes}', f'{trainer.num_train:,}',
+              'candidate titles, %s: %s', f'layers {config.layer_sizes}', f'{trainer.num_train:,}',
               mode, f'{len(trainer.eval_true_index):,}', f'{trainer.num_eval:,}',
-              f'{len(vocabularies.titles):,}',
+              f'{len(vocabularies.titles):,}', loss,
               ', '.join(f'{k}={v}' for k, v in config.to_json_dict().items()
                         if k not in ('layer_sizes', 'top_ks')))
   set_up = time.monotonic()

@@ -6,6 +6,7 @@ import tensorflow_recommenders as tfrs
 
 from modules import features as f
 from modules import model as m
+from modules import hparams
 from modules.hparams import TrainingConfig
 
 TITLES = ['Toy Story (1995)', 'Heat (1995)', "Schindler's List (1993)", '!!!']
@@ -164,7 +165,7 @@ def test_unique_candidates_give_one_column_per_distinct_title():
 
 
 def test_catalog_softmax_scores_every_catalog_title_whatever_the_batch_holds():
-  config = TrainingConfig(layer_sizes=[8], catalog_softmax=True, logq_correction=True,
+  config = TrainingConfig(layer_sizes=[8], softmax='catalog', logq_correction=True,
                           temperature=0.5)
   query, candidate = towers(config)
   model = m.TwoTowerModel(query, candidate, config,
@@ -258,3 +259,16 @@ def test_early_stopping_stops_after_patience_and_keeps_the_best_epochs_weights(
   assert progress.best_epoch == (kept if patience else None)
   for now, then in zip(model.get_weights(), seen.weights[kept]):
     np.testing.assert_array_equal(now, then)
+
+
+def test_auto_softmax_is_exact_up_to_its_catalog_size_and_in_batch_beyond(monkeypatch):
+  config = TrainingConfig(layer_sizes=[8], softmax='auto')
+  query, candidate = towers(config)  # a catalog of len(TITLES) titles
+  assert m.TwoTowerModel(query, candidate, config).catalog_softmax
+  monkeypatch.setattr(hparams, 'CATALOG_SOFTMAX_MAX_TITLES', len(TITLES) - 1)
+  model = m.TwoTowerModel(query, candidate, config)
+  assert not model.catalog_softmax
+  logits, _ = model.in_batch_logits(batch([TITLES[0], TITLES[1]], candidate), training=False)
+  assert logits.shape == (2, 2)  # the batch's titles, not the catalog's
+  assert TrainingConfig(layer_sizes=[8], softmax='catalog').catalog_softmax(10**9)
+  assert not TrainingConfig(layer_sizes=[8]).catalog_softmax(1)  # in-batch, the default
