@@ -31,7 +31,7 @@ def measure(output_dir: str, converted: bool) -> dict:
   _, vocabularies, train, eval_ = common.latest_training_inputs(output_dir)
   seconds = {}
   start = time.monotonic()
-  fit = training.TwoTowerFit(hparams.preset('recommended'), vocabularies, train, eval_)
+  fit = training.TwoTowerFit(hparams.preset('large'), vocabularies, train, eval_)
   dataset = fit.dataset()
   seconds['build'] = time.monotonic() - start
   for phase, run in (('epoch 1', lambda: fit.model.fit(dataset, epochs=1, verbose=0)),

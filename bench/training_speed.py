@@ -3,11 +3,11 @@
 Prints, side by side:
   (i)  seconds per epoch of (a) the tutorial's code (TFRS Retrieval task, Keras
        preprocessing layers, model.fit) and (b) our Trainer's training step with the same
-       settings (the `tutorial` preset) and with the `recommended` preset, after one
+       settings (the `tutorial` preset) and with the `large` preset, after one
        warm-up epoch each, and their ratios;
   (ii) time to quality: wall time from the start of training until validation top-100
        first reaches TARGET (the tutorial's final [64, 32] figure, 0.287), for the
-       tutorial's recipe (validation every 5 epochs) and for ours (recommended preset,
+       tutorial's recipe (validation every 5 epochs) and for ours (`large` preset,
        validation every epoch: it costs ~0.1 s here).
 The data is the latest pipeline run's (run `make run` first).
 
@@ -65,7 +65,7 @@ class StopAtTarget(tf.keras.callbacks.Callback):
 
 
 def our_time_to_quality(vocabularies, train, eval_, max_epochs: int):
-  config = hparams.preset('recommended', epochs=max_epochs, validation_freq=1)
+  config = hparams.preset('large', epochs=max_epochs, validation_freq=1)
   trainer = training.TwoTowerFit(config, vocabularies, train, eval_)
   dataset = trainer.dataset()
   start = time.monotonic()
@@ -94,7 +94,7 @@ def main() -> None:
   tutorial = tutorial_model.build([64, 32], raw_train, raw_eval, titles)
   cached_train, cached_test = tutorial_model.datasets(raw_train, raw_eval)
   paths = {'tutorial code (TFRS)': lambda: tutorial.fit(cached_train, epochs=1, verbose=0)}
-  for name in ('tutorial', 'recommended'):
+  for name in ('tutorial', 'large'):
     trainer = training.TwoTowerFit(hparams.preset(name), vocabularies, train, eval_)
     paths[f'ours, {name} preset'] = functools.partial(
         trainer.model.fit, trainer.dataset(), epochs=1, verbose=0)
@@ -109,9 +109,9 @@ def main() -> None:
   print(f'\n(ii) time to validation top-100 >= {TARGET}')
   ours = our_time_to_quality(vocabularies, train, eval_, max_epochs=40)
   if ours is None:
-    print('  ours (recommended): not reached in 40 epochs')
+    print('  ours (large): not reached in 40 epochs')
     return
-  print(f'  ours (recommended): epoch {ours[0]}, {ours[1]:.1f} s (top-100 {ours[2]:.4f})')
+  print(f'  ours (large): epoch {ours[0]}, {ours[1]:.1f} s (top-100 {ours[2]:.4f})')
   if args.skip_tutorial_quality:
     return
   tf.keras.utils.set_random_seed(42)

@@ -10,6 +10,7 @@ import re
 import pytest
 
 import runner_kubeflow
+from modules import hparams
 from pipeline import configs
 from tools.kfp_local import CompiledPipeline
 from pipeline.pipeline import create_pipeline
@@ -163,17 +164,18 @@ def test_the_25m_training_recipe_reaches_the_trainer_task(tmp_path):
   compiled, _ = compile_to(
       tmp_path, '--release', '25m', '--output-dir', 'gs://bucket/m', '--trainer-cpu', '8',
       '--trainer-memory-gb', '32', '--trainer-gpus', '1', '--trainer-gpu-type',
-      'NVIDIA_TESLA_T4', '--batch-size', '8192', '--learning-rate', '0.004', '--epochs', '5',
-      '--validation-sample', '100000')
+      'NVIDIA_TESLA_T4', '--preset', 'large', '--batch-size', '8192', '--learning-rate',
+      '0.004', '--epochs', '5', '--validation-sample', '100000')
   resources = compiled.executor('CatalogTrainer').container.resources
   assert (resources.cpu_limit, resources.memory_limit) == (8, 32)
   assert (resources.accelerator.type, resources.accelerator.count) == ('NVIDIA_TESLA_T4', 1)
   parameters = compiled.tasks['CatalogTrainer'].inputs.parameters
   training = json.loads(parameters['custom_config'].runtime_value.constant_value.string_value)[
       'training']
-  assert {k: training[k] for k in ('batch_size', 'learning_rate', 'epochs',
+  assert {k: training[k] for k in ('layer_sizes', 'batch_size', 'learning_rate', 'epochs',
                                    'validation_sample')} == {
-      'batch_size': 8192, 'learning_rate': 0.004, 'epochs': 5, 'validation_sample': 100000}
+      'layer_sizes': [128, 64, 32], 'batch_size': 8192, 'learning_rate': 0.004, 'epochs': 5,
+      'validation_sample': 100000}
 
 
 def test_without_the_blessed_model_comparison_there_is_no_resolver(tmp_path):
@@ -218,7 +220,9 @@ def test_with_tune_a_tuner_task_feeds_the_trainer_its_best_hyperparameters(tmp_p
   parameters = {name: compiled.tasks[name].inputs.parameters for name in compiled.tasks}
   tuning = json.loads(parameters['CatalogTuner']['custom_config'].runtime_value
                       .constant_value.string_value)
-  assert tuning['trials'] == 30 and tuning['training']['layer_sizes'] == [128, 64, 32]
+  assert tuning['trials'] == 30  # and the settings the trials start from: the preset's
+  assert hparams.TrainingConfig.from_json_dict(tuning['training']) == hparams.PRESETS[
+      hparams.DEFAULT_PRESET]
   assert parameters['MovieLensExampleGen']['holdout_user_percent'].runtime_value\
       .constant_value.int_value == 10
   # The trials train as the Trainer does: the same resources.
