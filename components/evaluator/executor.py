@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -136,8 +136,11 @@ class ServedModel:
 
 
 def rank_model(model: ServedModel, data: EvalData, user_id: Optional[np.ndarray] = None,
-               with_features: bool = False):
-  """Ranks of the truth under a model, as listed and with the user's seen titles removed."""
+               with_features: bool = True):
+  """Ranks of the truth under a model, as listed and with the user's seen titles removed.
+
+  Queried as a serving request would be: by id and time, and with the user's features when
+  the model takes them (`with_features`; the model's validation used them too)."""
   queries = model.query_embeddings(data.user_id if user_id is None else user_id,
                                    data.timestamp, data.user_features if with_features else None)
   indexes = model.eval_indexes(data)
@@ -167,23 +170,28 @@ def rank_popularity(model: ServedModel, data: EvalData):
           metrics.popularity_ranks(indexes.train_counts, indexes.truth, indexes.seen))
 
 
-def evaluate(data: EvalData, model: ServedModel,
-             baseline: Optional[ServedModel] = None) -> Dict[str, Any]:
-  """Every figure of evaluation.json but the gate."""
-  rankings = {'model': lambda: rank_model(model, data),
-              'popularity': lambda: rank_popularity(model, data),
-              'unknown_user': lambda: rank_model(model, data, np.full(len(data.user_id),
-                                                                      UNKNOWN_USER, dtype=object))}
-  if baseline is not None:
-    rankings['baseline_model'] = lambda: rank_model(baseline, data)
+def rank_all(rankings: Dict[str, Callable[[], Any]], what: str) -> Dict[str, Any]:
+  """Each ranking's result, saying what is ranked and how long each took: at 25M ratings
+  each takes minutes."""
+  logger.info('Ranking %s: %s', what, ', '.join(rankings))
   ranked = {}
-  # Progress a person can follow: at 25M ratings each ranking takes minutes.
-  logger.info('Ranking %s eval ratings against %s titles: %s', f'{len(data.title):,}',
-              f'{len(model.titles):,}', ', '.join(rankings))
   for name, rank in rankings.items():
     start = time.monotonic()
     ranked[name] = rank()
     logger.info('  %s ranked in %.1f s', name, time.monotonic() - start)
+  return ranked
+
+
+def evaluate(data: EvalData, model: ServedModel,
+             baseline: Optional[ServedModel] = None) -> Dict[str, Any]:
+  """Every figure of evaluation.json but the gate."""
+  unknown = np.full(len(data.user_id), UNKNOWN_USER, dtype=object)
+  rankings = {'model': lambda: rank_model(model, data),
+              'popularity': lambda: rank_popularity(model, data),
+              'unknown_user': lambda: rank_model(model, data, unknown, with_features=False)}
+  if baseline is not None:
+    rankings['baseline_model'] = lambda: rank_model(baseline, data)
+  ranked = rank_all(rankings, f'{len(data.title):,} eval ratings')
   report = {
       'num_eval_ratings': len(data.title),
       'num_eval_users': len(set(data.user_id.tolist())),
@@ -206,9 +214,11 @@ def cold_start(data: EvalData, model: ServedModel) -> Dict[str, Any]:
   their features (their ids are unknown to it), as the mean user (neither), and the
   most-popular list."""
   unknown = np.full(len(data.user_id), UNKNOWN_USER, dtype=object)
-  ranked = {'model_with_features': rank_model(model, data, with_features=True)[0],
-            'mean_user': rank_model(model, data, unknown)[0],
-            'popularity': rank_popularity(model, data)[0]}
+  ranked = {name: ranks[0] for name, ranks in rank_all({
+      'model_with_features': lambda: rank_model(model, data),
+      'mean_user': lambda: rank_model(model, data, unknown, with_features=False),
+      'popularity': lambda: rank_popularity(model, data)},
+      f'{len(data.title):,} eval ratings of users never seen in training').items()}
   return {'num_ratings': len(data.title), 'num_users': len(set(data.user_id.tolist())),
           'top_k': {name: metrics.top_k(ranks) for name, ranks in ranked.items()}}
 
