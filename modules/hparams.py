@@ -13,8 +13,8 @@ OPTIMIZERS = ('adagrad', 'adam', 'adamw')
 INPUT_MODES = ('auto', 'memory', 'stream')
 SOFTMAXES = ('in-batch', 'catalog', 'auto')
 # --softmax auto's limit: the exact softmax scores every title at every step, so its cost per
-# step grows with the catalog (docs/model.md: affordable for MovieLens 1M's 3,900 titles on
-# this CPU, not for 25M's 62,000).
+# step grows with the catalog. Measured on 100k's 1,664 titles (docs/model.md); a bound
+# chosen between that and 25M's 62,000, not measured at 10,000.
 CATALOG_SOFTMAX_MAX_TITLES = 10_000
 
 
@@ -84,6 +84,9 @@ class TrainingConfig:
                        f'{", ".join(INPUT_MODES)}')
     if self.softmax not in SOFTMAXES:
       raise ValueError(f'unknown softmax {self.softmax!r}; choose one of {", ".join(SOFTMAXES)}')
+    if self.softmax == 'catalog' and (self.unique_candidates or self.remove_accidental_hits):
+      raise ValueError('unique_candidates and remove_accidental_hits shape the in-batch '
+                       "softmax; the catalog softmax has neither (use --softmax in-batch)")
     if self.patience < 0:
       raise ValueError(f'patience must be 0 (off) or more, not {self.patience}')
     if not 0 <= self.dropout < 1:
@@ -99,7 +102,7 @@ class TrainingConfig:
     if not self.layer_sizes or min(self.layer_sizes) < 1:
       raise ValueError(f'layer sizes must be positive, not {self.layer_sizes}')
 
-  def catalog_softmax(self, num_titles: int) -> bool:
+  def uses_catalog_softmax(self, num_titles: int) -> bool:
     """Whether training scores every one of a catalog's `num_titles` (the exact softmax)."""
     return self.softmax == 'catalog' or (
         self.softmax == 'auto' and num_titles <= CATALOG_SOFTMAX_MAX_TITLES)

@@ -8,7 +8,9 @@ Training uses in-batch negatives with a softmax over the batch's candidates, wri
 sparse labels (the diagonal) rather than the dense identity matrix tfrs.tasks.Retrieval
 builds: the same loss, a fraction of the cost. Optional, for quality: a temperature, the
 sampling-probability (logQ) correction of popular candidates, and removal of accidental
-hits (the same title elsewhere in the batch is not a negative).
+hits (the same title elsewhere in the batch is not a negative). Or the exact softmax over
+the whole catalog (`--softmax catalog`, or `auto` for catalogs up to a size): nothing
+sampled, so nothing to correct.
 """
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -169,7 +171,8 @@ class CandidateTower(Tower):
 
 
 class TwoTowerModel(tf.keras.Model):
-  """Both towers and the in-batch softmax loss; `catalog_titles` are the candidates."""
+  """Both towers and the training loss: the in-batch softmax, or the exact one over the
+  catalog (`exact_softmax`, from the config's softmax and the catalog's size)."""
 
   def __init__(self, query_tower: QueryTower, candidate_tower: CandidateTower,
                config: TrainingConfig, title_log_probability: Optional[tf.Tensor] = None,
@@ -186,8 +189,9 @@ class TwoTowerModel(tf.keras.Model):
     if config.logq_correction and title_log_probability is None:
       raise ValueError('the logQ correction needs each title\'s sampling probability')
     self.title_log_probability = title_log_probability
-    self.catalog_softmax = config.catalog_softmax(
-        candidate_tower.title_lookup.vocabulary_size() - 1)  # less its "unknown title"
+    # The lookup's positions less its "unknown title" (position 0).
+    self.num_titles = candidate_tower.title_lookup.vocabulary_size() - 1
+    self.exact_softmax = config.uses_catalog_softmax(self.num_titles)
     self.loss_tracker = tf.keras.metrics.Mean(name='loss')
 
   @property
@@ -205,9 +209,8 @@ class TwoTowerModel(tf.keras.Model):
     """
     title_index = tf.reshape(features[f.TITLE_INDEX], [-1])
     queries = self.query_tower(features, training=training)
-    if self.catalog_softmax:  # position 0 is the lookup's "unknown title"
-      num_titles = self.candidate_tower.title_lookup.vocabulary_size() - 1
-      candidates = self.candidate_tower.embed_indices(tf.range(1, num_titles + 1))
+    if self.exact_softmax:
+      candidates = self.candidate_tower.embed_indices(tf.range(1, self.num_titles + 1))
       logits = tf.matmul(queries, candidates, transpose_b=True) / self.config.temperature
       return logits, title_index - 1
     if self.config.unique_candidates:

@@ -97,7 +97,7 @@ def run_fn(fn_args) -> None:
                                            custom_config['catalog_files'], config)
   trainer = training.TwoTowerFit(config, vocabularies, train, eval_, log_dir=fn_args.model_run_dir)
   mode = 'streamed from its files' if trainer.streamed else 'in memory'
-  loss = 'exact softmax over the catalog' if trainer.model.catalog_softmax else 'in-batch softmax'
+  loss = 'exact softmax over the catalog' if trainer.model.exact_softmax else 'in-batch softmax'
   logger.info('Training %s on %s ratings (%s; validation on %s of %s eval ratings) with %s '
               'candidate titles, %s: %s', f'layers {config.layer_sizes}', f'{trainer.num_train:,}',
               mode, f'{len(trainer.eval_true_index):,}', f'{trainer.num_eval:,}',

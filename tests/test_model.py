@@ -264,11 +264,11 @@ def test_early_stopping_stops_after_patience_and_keeps_the_best_epochs_weights(
 def test_auto_softmax_is_exact_up_to_its_catalog_size_and_in_batch_beyond(monkeypatch):
   config = TrainingConfig(layer_sizes=[8], softmax='auto')
   query, candidate = towers(config)  # a catalog of len(TITLES) titles
-  assert m.TwoTowerModel(query, candidate, config).catalog_softmax
+  assert m.TwoTowerModel(query, candidate, config).exact_softmax
   monkeypatch.setattr(hparams, 'CATALOG_SOFTMAX_MAX_TITLES', len(TITLES) - 1)
   model = m.TwoTowerModel(query, candidate, config)
-  assert not model.catalog_softmax
+  assert not model.exact_softmax
   logits, _ = model.in_batch_logits(batch([TITLES[0], TITLES[1]], candidate), training=False)
   assert logits.shape == (2, 2)  # the batch's titles, not the catalog's
-  assert TrainingConfig(layer_sizes=[8], softmax='catalog').catalog_softmax(10**9)
-  assert not TrainingConfig(layer_sizes=[8]).catalog_softmax(1)  # in-batch, the default
+  assert TrainingConfig(layer_sizes=[8], softmax='catalog').uses_catalog_softmax(10**9)
+  assert not TrainingConfig(layer_sizes=[8]).uses_catalog_softmax(1)  # in-batch, the default
