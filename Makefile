@@ -1,7 +1,7 @@
 # The two commands of the README: `make run` and `make test`. Each creates the virtual
 # environment with Python 3.10 from the pinned requirements.lock when it is missing or out
 # of date, and fetches the MovieLens release (RELEASE, 100k by default) when it is missing:
-#   make run RELEASE=1m ARGS="--epochs 10"
+#   make run RELEASE=1m ARGS="--preset large"
 VENV    := .venv
 PY      := $(VENV)/bin/python
 RELEASE ?= 100k

@@ -25,7 +25,8 @@ MODES = {
 def run_once(beam_args: str, data_dir: str) -> float:
   with tempfile.TemporaryDirectory() as outputs:
     command = [sys.executable, os.path.join(ROOT, 'runner_local.py'), '--data-dir', data_dir,
-               '--output-dir', outputs, '--no-cache', '--beam-args', beam_args]
+               '--output-dir', outputs, '--no-cache', '--beam-args', beam_args,
+               '--preset', 'large']  # the preset measured; the Trainer does not use Beam
     start = time.monotonic()
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     seconds = time.monotonic() - start

@@ -4,11 +4,12 @@ For the eval ratings of users with no training rating (a run with `--holdout-use
 top-100 accuracy of lists that use nothing but what a new user's request carries: the
 most-popular list (the Evaluator's baseline), the most popular among training users of the
 same age group, gender, occupation or zip-code prefix (alone, and blended half and half
-with the overall list), and the most popular within some days of the rating's time. Beside
+with the overall list), and the most popular in the days before the rating's time (what a
+request at that time could know). Ties go to the overall list's order. Beside
 them, the run's own cold-start figures (evaluation.json). A list built from features
 cannot be expected to beat these by much: they measure what the features tell.
 
-    .venv/bin/python runner_local.py --output-dir /tmp/ml-holdout --holdout-users 10 --user-features
+    .venv/bin/python runner_local.py --output-dir /tmp/ml-holdout --holdout-users 10
     .venv/bin/python bench/cold_start_ceiling.py --output-dir /tmp/ml-holdout
 """
 import argparse
@@ -37,9 +38,10 @@ SPEC = {f.BUCKETIZED_USER_AGE: tf.io.FixedLenFeature([], tf.float32),  # as TFDS
         f.USER_ZIP_CODE: tf.io.FixedLenFeature([], tf.string)}
 
 
-def top(counts: np.ndarray) -> np.ndarray:
-  """The K titles with the most counts; ties in catalog order, as the Evaluator's list."""
-  return np.argsort(-counts, kind='stable')[:K]
+def top(counts: np.ndarray, overall: np.ndarray) -> np.ndarray:
+  """The K titles with the most counts; ties in the overall list's order (the Evaluator's:
+  training ratings, then catalog order)."""
+  return np.lexsort((np.arange(len(counts)), -overall, -counts))[:K]
 
 
 def group_hits(train_keys, train_index, eval_keys, eval_index, overall, blend) -> np.ndarray:
@@ -50,20 +52,19 @@ def group_hits(train_keys, train_index, eval_keys, eval_index, overall, blend) -
     counts = np.bincount(train_index[train_keys == key], minlength=len(overall))
     shares = counts / max(counts.sum(), 1) + blend * overall / overall.sum()
     rows = eval_keys == key
-    hits[rows] = np.isin(eval_index[rows], top(shares))
+    hits[rows] = np.isin(eval_index[rows], top(shares, overall))
   return hits
 
 
 def window_hits(train_time, train_index, eval_time, eval_index, overall, days) -> np.ndarray:
-  """Per eval rating: is its title in the top K of the training ratings within `days` of
-  its time (ties broken by the overall counts)?"""
+  """Per eval rating: is its title in the top K of the training ratings of the `days`
+  before its time?"""
   order = np.argsort(train_time)
   times, titles = train_time[order], train_index[order]
   start = np.searchsorted(times, eval_time - days * 86400)
-  end = np.searchsorted(times, eval_time + days * 86400, side='right')
-  tie_break = overall / (overall.sum() + 1)  # below one rating
+  end = np.searchsorted(times, eval_time, side='right')
   return np.array([
-      index in top(np.bincount(titles[a:b], minlength=len(overall)) + tie_break)
+      index in top(np.bincount(titles[a:b], minlength=len(overall)), overall)
       for a, b, index in zip(start, end, eval_index)])
 
 
@@ -77,28 +78,28 @@ def main() -> None:
                                                       extra_spec=SPEC)
   except tf.errors.InvalidArgumentError as error:
     raise SystemExit(f'this run has no user features (a CSV-layout release?): {error.message}')
-  outputs = common.latest_outputs(args.output_dir, names.PIPELINE_NAME, evaluated)
-  with open(os.path.join(outputs[evaluated], names.EVALUATION_FILE)) as file:
+  with open(os.path.join(common.latest_outputs(args.output_dir, names.PIPELINE_NAME, evaluated)[
+      evaluated], names.EVALUATION_FILE)) as file:
     evaluation = json.load(file)
   if 'cold_start' not in evaluation:
     raise SystemExit('the latest evaluated run held no users out: run with --holdout-users')
 
+  cold = ~np.isin(eval_[f.USER_ID], train[f.USER_ID])  # the Evaluator's rule
   position = {title: index for index, title in enumerate(titles)}
   train_index = np.array([position.get(t, -1) for t in train[f.MOVIE_TITLE].tolist()])
   train = {name: values[train_index >= 0] for name, values in train.items()}
   train_index = train_index[train_index >= 0]
-  cold = ~np.isin(eval_[f.USER_ID], train[f.USER_ID])
   eval_ = {name: values[cold] for name, values in eval_.items()}
   eval_index = np.array([position.get(t, -1) for t in eval_[f.MOVIE_TITLE].tolist()])
   overall = np.bincount(train_index, minlength=len(titles)).astype(np.float64)
 
-  rows = {'most popular overall': np.isin(eval_index, top(overall))}
+  rows = {'most popular overall': np.isin(eval_index, top(overall, overall))}
   for name, key in GROUPS.items():
     for blend in (0.0, 1.0):
       label = f'most popular by {name}' + (', blended with overall' if blend else '')
       rows[label] = group_hits(key(train), train_index, key(eval_), eval_index, overall, blend)
   for days in (7, 30, 90):
-    rows[f'most popular within {days} days of the rating'] = window_hits(
+    rows[f'most popular in the {days} days before the rating'] = window_hits(
         train[f.TIMESTAMP], train_index, eval_[f.TIMESTAMP], eval_index, overall, days)
 
   print(f'{cold.sum():,} eval ratings of {len(np.unique(eval_[f.USER_ID])):,} users never seen '

@@ -9,7 +9,7 @@ its best and final figures, its seconds per epoch, and the most-popular baseline
     .venv/bin/python bench/quality_sweep.py \\
         "--optimizer adagrad --learning-rate 0.1 --epochs 40" \\
         "--optimizer adam --learning-rate 0.002 --epochs 30"
-    .venv/bin/python bench/quality_sweep.py --seeds 42,1,2 -- "--softmax catalog" "--user-features"
+    .venv/bin/python bench/quality_sweep.py --seeds 42,1,2 -- "" "--preset large --user-features"
 """
 import argparse
 import dataclasses

@@ -7,7 +7,9 @@ plus the ratio of microseconds per rating between the two largest sizes of each 
 mode (1.0 = linear cost). Peak memory is the resident memory of the run's whole process tree
 (the runner and any Beam worker processes), sampled twice a second. A run through the Trainer
 also reports its first epoch and its later epochs in microseconds per training rating (from
-history.json), the per-epoch cost that must grow linearly with the data.
+history.json), the per-epoch cost that must grow linearly with the data. With
+--keep-outputs --resume, a stopped run is continued with the cache on: only the components
+that had not finished run, and the figures (marked "continued") are theirs.
 
     .venv/bin/python bench/scale.py --sizes 1m,10m --layouts 1m,csv
     .venv/bin/python bench/scale.py --sizes 1m --modes in_memory,multi_threading,multi_processing
@@ -95,7 +97,8 @@ def release_dir(work_dir: str, ratings: int, layout: str) -> str:
 
 def run_case(data_dir: str, ratings: int, beam_args: str, until: str, run_args: List[str],
              log: str, keep: bool, resume: bool = False) -> Dict:
-  """One fresh run; its components' seconds and peak memory, and the run's.
+  """One fresh run (or a continued one); its components' seconds and peak memory, and the
+  run's.
 
   With `keep`, the run's outputs stay beside its log (`<log>.outputs`) for inspection; with
   `resume` too, a stopped run in them is continued (TFX's cache reuses every component that
@@ -132,7 +135,7 @@ def run_case(data_dir: str, ratings: int, beam_args: str, until: str, run_args: 
                  if o.component == names.TRAINER and o.key == 'model_run']
     epochs = training_epochs(os.path.join(model_run[0], names.HISTORY_FILE)) if model_run else {}
   return {'seconds': seconds, 'peak_gib': sampler.peak() / 2**30, 'components': components,
-          **epochs}
+          'continued': resume, **epochs}
 
 
 def training_epochs(history_file: str) -> Dict:
@@ -206,15 +209,16 @@ def print_table(results: List[Dict]) -> None:
         f'{"us/rating":>10} {"peak GiB":>9}')
   for result in results:
     rows = list(result['components'].items()) + [(
-        'whole run', {'seconds': result['seconds'], 'peak_gib': result['peak_gib'],
-                      'us_per_rating': result['seconds'] / result['ratings'] * 1e6})]
+        'continued run' if result.get('continued') else 'whole run',
+        {'seconds': result['seconds'], 'peak_gib': result['peak_gib'],
+         'us_per_rating': result['seconds'] / result['ratings'] * 1e6})]
     for epoch in ('epoch_1', 'later_epoch'):  # per training rating, not per rating
       if f'{epoch}_seconds' in result:
         rows.append((f'training {epoch.replace("_", " ")}',
                      {'seconds': result[f'{epoch}_seconds'], 'peak_gib': float('nan'),
                       'us_per_rating': result[f'{epoch}_us_per_rating']}))
     for name, row in rows:
-      if row['seconds'] < 1 and name != 'whole run':
+      if row['seconds'] < 1 and not name.endswith(' run'):
         continue  # SchemaGen, ExampleValidator, the gate: fixed cost, not scale
       print(f'{result["size"]:>6} {str(result["layout"])[-6:]:<6} {result["mode"]:<16} '
             f'{name:<20} {row["seconds"]:8.1f} {row["us_per_rating"]:10.1f} '
