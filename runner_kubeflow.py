@@ -49,6 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
       'output_dir': (DEFAULT_OUTPUT_DIR, 'the bucket directory the paths below default to'),
       'data_dir': ('', 'directory of one MovieLens release, readable by the cluster '
                    f'(default: OUTPUT_DIR/{DATA_SUBDIR}RELEASE)'),
+      # Not chosen by a local directory's size: the cluster's runner is another matter.
+      'beam_args': ([], "Beam pipeline arguments for every Beam-running task, as one "
+                    "shell-quoted string (e.g. Dataflow's; none: the DirectRunner in memory)"),
   })
   args = parser.parse_args(argv)
   args.data_dir = args.data_dir or f'{args.output_dir.rstrip("/")}/{DATA_SUBDIR}{args.release}'

@@ -18,10 +18,31 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT_DIR = os.path.join(REPO_ROOT, 'outputs')
 
 # No Beam arguments: Beam's own default, the DirectRunner in memory with one worker, the
-# fastest mode on this 2-core machine at every size measured (bench/scale.py,
+# fastest mode on this 2-core machine at 100k and 1M ratings (bench/scale.py,
 # bench/beam_direct_runner.py; docs/scale.md). Given any Beam argument, TFX also builds an
 # sdist of itself for every Beam component (about 2 s each), which only remote workers need.
 DEFAULT_BEAM_ARGS = ()
+# From this much local data on, one worker process per core: at 10M ratings (253 MB)
+# multi_processing ran ExampleGen through Transform in half in_memory's time, at 1M (25 MB)
+# it was 1.28x slower (docs/scale.md). The threshold lies between; not measured closer.
+MULTI_PROCESSING_MIN_BYTES = 100 * 2**20
+
+
+def data_bytes(data_dir: str) -> int:
+  """The size of the files under a local data directory (0 for a URI or a missing one)."""
+  if '://' in data_dir or not os.path.isdir(data_dir):
+    return 0
+  return sum(os.path.getsize(os.path.join(root, name))
+             for root, _, names in os.walk(data_dir) for name in names)
+
+
+def local_beam_args(data_dir: str) -> List[str]:
+  """The local run's Beam arguments when none are given: the DirectRunner in memory, or with
+  a worker process per core for data of MULTI_PROCESSING_MIN_BYTES and more."""
+  cores = os.cpu_count() or 1
+  if cores < 2 or data_bytes(data_dir) < MULTI_PROCESSING_MIN_BYTES:
+    return list(DEFAULT_BEAM_ARGS)
+  return ['--direct_running_mode=multi_processing', f'--direct_num_workers={cores}']
 
 
 def _field(default, help_text: str):
@@ -53,8 +74,10 @@ class PipelineConfig:
                               "Evaluator's cold-start figures")
   max_bad_rows: int = _field(0, 'unusable input rows that may be skipped (and reported) '
                              'before the run fails')
-  beam_args: List[str] = _field(DEFAULT_BEAM_ARGS, 'Beam pipeline arguments, as one '
-                                'shell-quoted string (none: the DirectRunner in memory)')
+  beam_args: Optional[List[str]] = _field(
+      None, "Beam pipeline arguments, as one shell-quoted string ('' for Beam's default, the "
+      'DirectRunner in memory); by default that, or for local data of 100 MB and more the '
+      'DirectRunner with a worker process per core')
   until: str = _field('', 'run only the components this one needs and itself (a component '
                       'id, e.g. Transform), to check a new release before training on it')
   cache: bool = _field(True, "reuse a component's earlier outputs when its inputs and "
@@ -97,6 +120,8 @@ class PipelineConfig:
       raise ValueError(f'--release must be one of {", ".join(fetch.RELEASES)}, '
                        f'not {self.release!r}')
     self.data_dir = _absolute(self.data_dir) or fetch.default_dest(self.release)
+    if self.beam_args is None:
+      self.beam_args = local_beam_args(self.data_dir)
     self.output_dir = _absolute(self.output_dir)
     self.pipeline_root = _absolute(self.pipeline_root) or os.path.join(
         self.output_dir, 'pipeline_root')
@@ -154,15 +179,15 @@ def add_flags(parser: argparse.ArgumentParser,
     help_text = field.metadata['help']
     if defaults and field.name in defaults:
       default, help_text = defaults[field.name]
-    if default not in ('', [], ()):
+    if default not in ('', [], (), None):
       help_text += ' (default: %(default)s)'
     if field.type is bool:
       # BooleanOptionalAction shows the default itself.
       group.add_argument(_flag(field.name), action=argparse.BooleanOptionalAction,
                          default=default, help=field.metadata['help'])
-    elif field.type == List[str]:
+    elif field.type in (List[str], Optional[List[str]]):
       group.add_argument(_flag(field.name), type=shlex.split, default=default,
-                         help=help_text.replace('%(default)s', shlex.join(default)))
+                         help=help_text.replace('%(default)s', shlex.join(default or [])))
     else:
       group.add_argument(_flag(field.name), type=field.type, default=default, help=help_text)
 

@@ -7,6 +7,7 @@ Around the run: a lock, so that a second run on the same output directory refuse
 """
 import logging
 import os
+import shlex
 import sys
 
 from inspector import metadata
@@ -39,6 +40,7 @@ def run_and_report(config: configs.PipelineConfig) -> int:
   print(f'Pipeline {config.pipeline_name}: data {config.data_dir}\n'
         f'  artifacts under {config.pipeline_root}\n'
         f'  ML Metadata in {config.metadata_path}\n'
+        f'  Beam arguments: {shlex.join(config.beam_args) or "none (the DirectRunner in memory)"}\n'
         f'  full log in {reporter.log_path}')
   try:
     with run_lock.hold(config.metadata_path, config.output_dir):

@@ -42,6 +42,10 @@ def test_the_run_succeeds_and_prints_each_component(first_run):
     assert f'] {component} finished in' in first_run.stdout
   assert '600 ratings -> train' in first_run.stdout
   assert 'catalog of 40 movies; 30 users; 0 bad rows skipped' in first_run.stdout
+  # The recommended preset's --softmax auto on a 40-title catalog: the exact softmax.
+  assert 'candidate titles, exact softmax over the catalog:' in first_run.stdout
+  assert ' eval ratings: model, popularity, unknown_user' in first_run.stdout
+  assert '  model ranked in ' in first_run.stdout
   assert os.path.exists(first_run.config.metadata_path)
 
 
@@ -194,6 +198,7 @@ def test_the_csv_layout_runs_through_the_whole_pipeline(tmp_path):
   run = run_pipeline(data_dir, str(tmp_path / 'out'), '--preset', 'tutorial', '--epochs', '1',
                      '--min-lift', '0', '--user-features')
   assert run.exit_code == 0, run.stderr
+  assert 'candidate titles, in-batch softmax:' in run.stdout  # the tutorial's
   outputs = run.outputs()
   assert outputs['MovieLensExampleGen.examples'].properties['data_layout'] == 'grouplens-csv'
   examples = [feature_values(e) for e in read_examples(

@@ -27,6 +27,23 @@ def test_defaults_are_the_recommended_local_run():
   assert config.cache is True
 
 
+def test_beam_runs_a_worker_process_per_core_from_100_mb_of_local_data(tmp_path, monkeypatch):
+  monkeypatch.setattr(os, 'cpu_count', lambda: 4)
+  data = tmp_path / 'release'
+  data.mkdir()
+  ratings = data / 'ratings.csv'
+  ratings.write_bytes(b'x')
+  os.truncate(ratings, configs.MULTI_PROCESSING_MIN_BYTES - 1)  # sparse: no disk used
+  assert configs.parse_args(['--data-dir', str(data)]).beam_args == []
+  os.truncate(ratings, configs.MULTI_PROCESSING_MIN_BYTES)
+  assert configs.parse_args(['--data-dir', str(data)]).beam_args == [
+      '--direct_running_mode=multi_processing', '--direct_num_workers=4']
+  # Given, even empty, the flag wins; one core gets no worker processes.
+  assert configs.parse_args(['--data-dir', str(data), '--beam-args', '']).beam_args == []
+  monkeypatch.setattr(os, 'cpu_count', lambda: 1)
+  assert configs.parse_args(['--data-dir', str(data)]).beam_args == []
+
+
 def test_relative_paths_become_absolute(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   config = configs.parse_args(['--data-dir', 'ml-1m', '--pipeline-root', 'gs://b/root'])
