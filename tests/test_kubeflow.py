@@ -158,6 +158,18 @@ def test_dataflow_arguments_reach_every_beam_running_task(tmp_path):
   assert 'gs://bucket/m/data/ml-25m' in str(compiled.job)
 
 
+def test_a_large_local_data_directory_does_not_choose_the_clusters_beam_runner(tmp_path,
+                                                                               monkeypatch):
+  monkeypatch.setattr(os, 'cpu_count', lambda: 2)
+  data = tmp_path / 'ml-25m'
+  data.mkdir()
+  with open(data / 'ratings.csv', 'wb') as ratings:
+    ratings.truncate(configs.MULTI_PROCESSING_MIN_BYTES)  # sparse: no disk used
+  assert configs.local_beam_args(str(data))  # a local run would take worker processes
+  compiled, _ = compile_to(tmp_path, '--data-dir', str(data))
+  assert 'direct_running_mode' not in str(compiled.job)
+
+
 def test_the_25m_training_recipe_reaches_the_trainer_task(tmp_path):
   """docs/kubeflow.md's Trainer settings for MovieLens 25M: resources, a GPU, and the
   training settings that change with scale."""
