@@ -48,6 +48,9 @@ def test_a_good_first_model_is_blessed_and_pushed_as_a_numbered_version(gated_ru
 
 def test_the_evaluation_of_the_exported_model_reproduces_the_trainers_validation(gated_runs):
   run = gated_runs.first
+  # The recommended preset: user features (which the Evaluator queries with, as the
+  # validation did) and --softmax auto, the exact softmax on a 300-title catalog.
+  assert 'candidate titles, exact softmax over the catalog: ' in run.stdout
   report = evaluation(run)
   with open(os.path.join(run.outputs()['CatalogTrainer.model_run'].uri,
                          names.HISTORY_FILE)) as file:
