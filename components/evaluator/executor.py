@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -57,13 +57,17 @@ class EvalData:
   train_title: np.ndarray
   # The user features a request can carry (serving.USER_FEATURE_SPECS), of each rating.
   user_features: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+  # For a subset: the EvalData it was taken from and its rows (their indexes are a slice of
+  # the whole's, not another pass over every training rating).
+  of: Optional[Tuple['EvalData', np.ndarray]] = None
 
   def subset(self, rows: np.ndarray) -> 'EvalData':
     """The eval ratings of `rows` (a mask or indexes), with all of the training ratings."""
     return EvalData(self.user_id[rows], self.timestamp[rows], self.title[rows],
                     {name: labels[rows] for name, labels in self.slices.items()},
                     self.train_user_id, self.train_title,
-                    {name: values[rows] for name, values in self.user_features.items()})
+                    {name: values[rows] for name, values in self.user_features.items()},
+                    of=(self, rows))
 
   def unseen_users(self) -> np.ndarray:
     """A mask of the eval ratings whose user has no training rating (read from the activity
@@ -113,7 +117,13 @@ class ServedModel:
     """_eval_indexes of `data` under this model's catalog, computed once for the several
     rankings of the same ratings (it reads every training rating)."""
     if self._last_indexes is None or self._last_indexes[0] is not data:
-      self._last_indexes = (data, _eval_indexes(self, data))
+      if data.of is None:
+        indexes = _eval_indexes(self, data)
+      else:
+        whole, rows = data.of
+        of_whole = self.eval_indexes(whole)
+        indexes = EvalIndexes(of_whole.truth[rows], of_whole.seen[rows], of_whole.train_counts)
+      self._last_indexes = (data, indexes)
     return self._last_indexes[1]
 
   def query_embeddings(self, user_id: np.ndarray, timestamp: np.ndarray,
