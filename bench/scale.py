@@ -42,7 +42,7 @@ from pipeline import names  # noqa: E402
 
 LAYOUTS = {'1m': 'grouplens-1m', 'csv': 'grouplens-csv'}
 MODES = {
-    'in_memory': '',  # the default: no Beam arguments (pipeline/configs.py)
+    'in_memory': '',  # `--beam-args ''`: in_memory whatever the data's size (pipeline/configs.py)
     'multi_threading': '--direct_running_mode=multi_threading --direct_num_workers=2',
     'multi_processing': '--direct_running_mode=multi_processing --direct_num_workers=2',
 }

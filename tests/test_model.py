@@ -272,3 +272,19 @@ def test_auto_softmax_is_exact_up_to_its_catalog_size_and_in_batch_beyond(monkey
   assert logits.shape == (2, 2)  # the batch's titles, not the catalog's
   assert TrainingConfig(layer_sizes=[8], softmax='catalog').uses_catalog_softmax(10**9)
   assert not TrainingConfig(layer_sizes=[8]).uses_catalog_softmax(1)  # in-batch, the default
+
+
+def test_the_in_memory_input_visits_every_row_once_an_epoch_in_a_new_seeded_order():
+  from modules import training
+
+  def epochs(seed, count=3):
+    dataset = training.shuffled_row_numbers(1000, 64, seed)
+    return [np.concatenate(list(dataset.as_numpy_iterator())) for _ in range(count)]
+
+  first, second, third = epochs(seed=7)
+  for order in (first, second, third):
+    assert sorted(order) == list(range(1000))
+  assert not (first == second).all() and not (second == third).all()
+  assert all((a == b).all() for a, b in zip(epochs(seed=7), (first, second, third)))
+  assert not (epochs(seed=8, count=1)[0] == first).all()
+  assert training.shuffled_row_numbers(1000, 64, 7).cardinality() == 16  # Keras needs it
