@@ -8,7 +8,7 @@ rated in training are removed from the list first (what a product shows), so the
 push the truth down. Scores are computed a chunk of queries at a time, so memory stays
 bounded whatever the catalog's size.
 """
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -74,16 +74,21 @@ def seen_titles(train_users: np.ndarray, train_titles: np.ndarray,
   training ratings gets an empty array. No dense users-by-titles matrix, and one array per
   user shared by all of that user's queries (one copy per query would take gigabytes at
   25M ratings)."""
-  by_user: Dict[Any, List[int]] = {}
-  for user, title in zip(train_users.tolist(), train_titles.tolist()):
-    if title >= 0:
-      by_user.setdefault(user, []).append(title)
-  arrays = {user: np.array(titles, np.int64) for user, titles in by_user.items()}
-  empty = np.zeros(0, np.int64)
-  seen = np.empty(len(query_users), dtype=object)
-  for row, user in enumerate(query_users.tolist()):  # (a list assigned at once would be
-    seen[row] = arrays.get(user, empty)              # stacked when all lengths are equal)
-  return seen
+  inside = train_titles >= 0
+  users, titles = train_users[inside], np.asarray(train_titles[inside], np.int64)
+  order = np.argsort(users, kind='stable')  # stable: each user's titles in training order
+  users, titles = users[order], titles[order]
+  known, starts = np.unique(users, return_index=True)
+  # One array per user, and a last, empty one for users with no training ratings; filled
+  # one by one (an object array assigned a list at once would stack equal-length arrays).
+  arrays = np.empty(len(known) + 1, dtype=object)
+  for row, titles_of_user in enumerate(np.split(titles, starts[1:])):
+    arrays[row] = titles_of_user
+  arrays[-1] = np.zeros(0, np.int64)
+  position = np.searchsorted(known, query_users)
+  found = position < len(known)
+  found[found] = known[position[found]] == query_users[found]
+  return arrays[np.where(found, position, len(known))]
 
 
 def embedding_scores(queries: np.ndarray, candidates: np.ndarray) -> ScoresOf:
