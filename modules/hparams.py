@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Tuple
 
 
 OPTIMIZERS = ('adagrad', 'adam', 'adamw')
+LEARNING_RATE_SCHEDULES = ('constant', 'cosine')
 INPUT_MODES = ('auto', 'memory', 'stream')
 SOFTMAXES = ('in-batch', 'catalog', 'auto')
 # --softmax auto's limit: the exact softmax scores every title at every step, so its cost per
@@ -35,6 +36,9 @@ class TrainingConfig:
   optimizer: str = _setting('adagrad', 'adagrad, adam or adamw (Adam with decoupled weight '
                             'decay)')
   learning_rate: float = _setting(0.1, "the optimizer's learning rate")
+  learning_rate_schedule: str = _setting(
+      'constant', "'constant' or 'cosine' (from --learning-rate down to 0 over --epochs "
+      'along a half cosine)')
   weight_decay: float = _setting(0.004, "adamw's weight decay (Keras' default)")
   validation_freq: int = _setting(5, 'epochs between validations over the whole catalog')
   dropout: float = _setting(0.0, 'dropout after each ReLU layer of both towers, in training')
@@ -76,14 +80,12 @@ class TrainingConfig:
   top_ks: Tuple[int, ...] = (1, 5, 10, 50, 100)  # the K of every top-K figure (no flag)
 
   def __post_init__(self):
-    if self.optimizer not in OPTIMIZERS:
-      raise ValueError(f'unknown optimizer {self.optimizer!r}; choose one of '
-                       f'{", ".join(OPTIMIZERS)}')
-    if self.input_mode not in INPUT_MODES:
-      raise ValueError(f'unknown input mode {self.input_mode!r}; choose one of '
-                       f'{", ".join(INPUT_MODES)}')
-    if self.softmax not in SOFTMAXES:
-      raise ValueError(f'unknown softmax {self.softmax!r}; choose one of {", ".join(SOFTMAXES)}')
+    for name, value, choices in (
+        ('learning-rate schedule', self.learning_rate_schedule, LEARNING_RATE_SCHEDULES),
+        ('optimizer', self.optimizer, OPTIMIZERS), ('input mode', self.input_mode, INPUT_MODES),
+        ('softmax', self.softmax, SOFTMAXES)):
+      if value not in choices:
+        raise ValueError(f'unknown {name} {value!r}; choose one of {", ".join(choices)}')
     if self.softmax == 'catalog' and (self.unique_candidates or self.remove_accidental_hits):
       raise ValueError('unique_candidates and remove_accidental_hits shape the in-batch '
                        "softmax; the catalog softmax has neither (use --softmax in-batch)")

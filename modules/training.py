@@ -91,6 +91,15 @@ def shuffled_row_numbers(num_rows: int, batch_size: int, seed: int) -> tf.data.D
           tf.data.experimental.assert_cardinality(-(-num_rows // batch_size)))
 
 
+def learning_rate(config: TrainingConfig, steps_per_epoch: int):
+  """The optimizer's learning rate: constant, or a half cosine from it down to 0 over the
+  configured epochs."""
+  if config.learning_rate_schedule == 'cosine':
+    return tf.keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=config.epochs * steps_per_epoch)
+  return config.learning_rate
+
+
 @dataclasses.dataclass
 class TrainFiles:
   """Training examples left in their files and read again every epoch."""
@@ -238,7 +247,7 @@ class TwoTowerFit:
     self.best_epoch: Optional[int] = None  # set by fit() when early stopping restored it
 
   def _optimizer(self) -> tf.keras.optimizers.Optimizer:
-    rate = self.config.learning_rate
+    rate = learning_rate(self.config, self.steps_per_epoch())
     if self.config.optimizer == 'adamw':
       return tf.keras.optimizers.AdamW(learning_rate=rate,
                                        weight_decay=self.config.weight_decay)

@@ -288,3 +288,13 @@ def test_the_in_memory_input_visits_every_row_once_an_epoch_in_a_new_seeded_orde
   assert all((a == b).all() for a, b in zip(epochs(seed=7), (first, second, third)))
   assert not (epochs(seed=8, count=1)[0] == first).all()
   assert training.shuffled_row_numbers(1000, 64, 7).cardinality() == 16  # Keras needs it
+
+
+def test_the_cosine_schedule_falls_from_the_learning_rate_to_zero_over_the_epochs():
+  from modules import training
+  config = TrainingConfig(layer_sizes=[8], epochs=4, learning_rate=0.01)
+  assert training.learning_rate(config, steps_per_epoch=25) == 0.01
+  schedule = training.learning_rate(
+      TrainingConfig(layer_sizes=[8], epochs=4, learning_rate=0.01,
+                     learning_rate_schedule='cosine'), steps_per_epoch=25)
+  assert [round(float(schedule(step)), 6) for step in (0, 50, 100)] == [0.01, 0.005, 0.0]

@@ -100,6 +100,9 @@ def test_a_closed_console_never_stops_a_run():
     (['--user-id-dropout', '-0.1'], 'user_id_dropout must be in [0, 1), not -0.1'),
     (['--patience', '-1'], 'patience must be 0 (off) or more, not -1'),
     (['--softmax', 'full'], "unknown softmax 'full'; choose one of in-batch, catalog, auto"),
+    (['--learning-rate-schedule', 'step'],
+     "unknown learning-rate schedule 'step'; choose one of constant, cosine"),
+    (['--optimizer', 'sgd'], "unknown optimizer 'sgd'; choose one of adagrad, adam, adamw"),
     (['--softmax', 'catalog', '--remove-accidental-hits'],
      'the catalog softmax has neither (use --softmax in-batch)'),
 ])
