@@ -3,8 +3,9 @@
 Each argument is one configuration: a preset and training flags, as runner_local.py takes
 them (the same Trainer, on the Transform output and catalog of the latest run; run
 `make run` first). Prints each configuration's validation top-100 at every validation,
-its best and final figures, its seconds per epoch, and the most-popular baseline; with
-`--seeds`, each configuration once per seed and the mean and spread of its best figure.
+the kept towers' figure (the best validated epoch's; for `--ensemble N`, the pairs side by
+side) and the final one, its seconds per epoch, and the most-popular baseline; with
+`--seeds`, each configuration once per seed and the mean and spread of its kept figure.
 
     .venv/bin/python bench/quality_sweep.py \\
         "--optimizer adagrad --learning-rate 0.1 --epochs 40" \\
@@ -50,17 +51,21 @@ def main() -> None:
       config = parse(flags)
       if seed is not None:
         config = dataclasses.replace(config, seed=seed)
-      trainer = training.TwoTowerFit(config, vocabularies, train, eval_)
+      trainer = training.make_fit(config, vocabularies, train, eval_)
       start = time.monotonic()
-      history = trainer.fit()
+      trainer.fit()
       seconds = time.monotonic() - start
-      curve = [(e['epoch'], e['val_top_k']['100']) for e in history if 'val_top_k' in e]
-      best = max(curve, key=lambda point: point[1])
-      bests.append(best[1])
+      curves = [[(e['epoch'], e['val_top_k']['100']) for e in pair.history if 'val_top_k' in e]
+                for pair in trainer.pairs]
+      # The kept towers' figure: the best validated epoch's, or the pairs side by side.
+      kept = (trainer.best_epoch or curves[0][-1][0], trainer.kept_top_k()['100'])
+      bests.append(kept[1])
       unseen = unseen_top100(trainer)
-      rows.append((flags, config.seed, curve[-1][1], best, unseen, seconds / len(history)))
-      print(f'{flags} (seed {config.seed}): '
-            + ', '.join(f'{epoch}: {value:.4f}' for epoch, value in curve)
+      epochs = sum(len(pair.history) for pair in trainer.pairs)
+      rows.append((flags, config.seed, curves[0][-1][1], kept, unseen, seconds / epochs))
+      print(f'{flags} (seed {config.seed}): ' + '; '.join(
+          ', '.join(f'{epoch}: {value:.4f}' for epoch, value in curve) for curve in curves)
+            + (f'; side by side {kept[1]:.4f}' if len(curves) > 1 else '')
             + f'; kept towers, seen titles removed: {unseen:.4f}', flush=True)
     if len(bests) > 1:
       print(f'{flags}: best top-100 mean {statistics.mean(bests):.4f}, '
@@ -74,7 +79,7 @@ def main() -> None:
   print(f'| most popular (baseline) | | {baseline:.4f} | | | |')
 
 
-def unseen_top100(trainer: training.TwoTowerFit) -> float:
+def unseen_top100(trainer) -> float:
   """Top-100 of the kept towers with each user's training titles removed (the Evaluator's
   `top_k_unseen`, on the validation sample)."""
   seen = metrics.seen_titles(trainer.train_inputs[f.USER_INDEX].reshape(-1),

@@ -170,6 +170,28 @@ class CandidateTower(Tower):
     return self._embed(title_index, words, counts)
 
 
+class SideBySide(Tower):
+  """Several trained towers of one side as one: their embeddings side by side. Against the
+  other side's SideBySide, a score is the sum of each pair's scores (an ensemble that a
+  dot-product index serves as it serves one model)."""
+
+  def __init__(self, towers: Sequence[Tower], **kwargs):
+    super().__init__(**kwargs)
+    self.towers = list(towers)
+
+  @property
+  def feature_names(self) -> Tuple[str, ...]:
+    """The query features any of the towers reads (query towers)."""
+    return tuple(dict.fromkeys(name for tower in self.towers for name in tower.feature_names))
+
+  def call(self, inputs, training=None) -> tf.Tensor:
+    return tf.concat([tower(inputs, training=training) for tower in self.towers], axis=1)
+
+  def average_unknown(self) -> None:
+    for tower in self.towers:
+      tower.average_unknown()
+
+
 class TwoTowerModel(tf.keras.Model):
   """Both towers and the training loss: the in-batch softmax, or the exact one over the
   catalog (`exact_softmax`, from the config's softmax and the catalog's size)."""

@@ -95,24 +95,28 @@ def run_fn(fn_args) -> None:
   tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
   vocabularies, train, eval_ = load_inputs(tft_output, fn_args.train_files, fn_args.eval_files,
                                            custom_config['catalog_files'], config)
-  trainer = training.TwoTowerFit(config, vocabularies, train, eval_, log_dir=fn_args.model_run_dir)
+  trainer = training.make_fit(config, vocabularies, train, eval_, log_dir=fn_args.model_run_dir)
   mode = 'streamed from its files' if trainer.streamed else 'in memory'
   loss = 'exact softmax over the catalog' if trainer.model.exact_softmax else 'in-batch softmax'
-  logger.info('Training %s on %s ratings (%s; validation on %s of %s eval ratings) with %s '
-              'candidate titles, %s: %s', f'layers {config.layer_sizes}', f'{trainer.num_train:,}',
-              mode, f'{len(trainer.eval_true_index):,}', f'{trainer.num_eval:,}',
-              f'{len(vocabularies.titles):,}', loss,
+  pairs = f', {config.ensemble} pairs of towers side by side' if config.ensemble > 1 else ''
+  logger.info('Training %s%s on %s ratings (%s; validation on %s of %s eval ratings) with %s '
+              'candidate titles, %s: %s', f'layers {config.layer_sizes}', pairs,
+              f'{trainer.num_train:,}', mode, f'{len(trainer.eval_true_index):,}',
+              f'{trainer.num_eval:,}', f'{len(vocabularies.titles):,}', loss,
               ', '.join(f'{k}={v}' for k, v in config.to_json_dict().items()
                         if k not in ('layer_sizes', 'top_ks')))
   set_up = time.monotonic()
   history = trainer.fit()
   trained = time.monotonic()
   baseline = trainer.popularity_baseline()
-  # The towers are the best validated epoch's when early stopping restored them.
+  # The towers are the best validated epoch's when early stopping restored them; their
+  # unknown rows become averages before an ensemble validates them as they ship.
+  trainer.query_tower.average_unknown()
   best = trainer.best_epoch or history[-1]['epoch']
-  final = next(e['val_top_k'] for e in history if e['epoch'] == best)
-  logger.info('Validation top-100 accuracy %.4f; most-popular baseline %.4f on the same '
-              'ratings', final['100'], baseline['100'])
+  final = trainer.kept_top_k()
+  logger.info('Validation top-100 accuracy %.4f%s; most-popular baseline %.4f on the same '
+              'ratings', final['100'], ' (the pairs side by side)' if pairs else '',
+              baseline['100'])
 
   report = {'config': config.to_json_dict(), 'history': history,
             'final_val_top_k': final, 'best_epoch': best,
@@ -121,17 +125,22 @@ def run_fn(fn_args) -> None:
             'num_validation': len(trainer.eval_true_index),
             'input_mode': 'stream' if trainer.streamed else 'memory',
             'num_candidates': len(vocabularies.titles)}
+  if len(trainer.pairs) > 1:  # history and best_epoch above are the first pair's
+    report['pairs'] = [{'seed': pair.config.seed, 'best_epoch': pair.best_epoch,
+                        'final_val_top_k': pair.kept_top_k(), 'history': pair.history}
+                       for pair in trainer.pairs]
   tf.io.gfile.makedirs(fn_args.model_run_dir)
+  label = f'layers {config.layer_sizes}'
   plots.plot_validation_curves(
-      {f'layers {config.layer_sizes}': history}, baseline['100'],
+      {f'{label}, seed {pair.config.seed}' if len(trainer.pairs) > 1 else label: pair.history
+       for pair in trainer.pairs}, baseline['100'],
       os.path.join(fn_args.model_run_dir, names.PLOT_FILE))
-  trainer.query_tower.average_unknown()
   export(fn_args.serving_model_dir, fn_args.model_run_dir, tft_output, trainer,
          int(custom_config.get('serving_k', serving.DEFAULT_K)))
   # Where the Trainer's time went: reading and building, the epochs, the export and checks.
   report['seconds'] = {'set_up': round(set_up - started, 2),
                        'training': round(trained - set_up, 2),
-                       'first_epoch': round(history[0]['seconds'], 2),
+                       'first_epoch': round(history[0]['seconds'], 2),  # the first pair's
                        'export': round(time.monotonic() - trained, 2)}
   logger.info('Trainer: set-up %.1f s, training %.1f s (first epoch %.1f s), export %.1f s',
               *(report['seconds'][k] for k in ('set_up', 'training', 'first_epoch', 'export')))

@@ -12,6 +12,7 @@ artifacts without running the pipeline.
 import dataclasses
 import logging
 import math
+import os
 import time
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -203,7 +204,31 @@ def sample_rows(columns: Dict[str, np.ndarray], size: int, seed: int) -> Dict[st
   return {name: values[keep] for name, values in columns.items()}
 
 
-class TwoTowerFit:
+class Scoring:
+  """Validation and the most-popular baseline, for a fit with `query_tower`,
+  `candidate_tower`, `vocabularies`, `eval_data`, `eval_true_index`, `title_counts` and
+  `config`."""
+
+  def candidate_embeddings(self) -> np.ndarray:
+    return self.candidate_tower.predict(tf.constant(self.vocabularies.titles),
+                                        batch_size=4096, verbose=0)
+
+  def query_embeddings(self, data: Dict[str, np.ndarray]) -> np.ndarray:
+    inputs = {name: data[name] for name in self.query_tower.feature_names}
+    return self.query_tower.predict(inputs, batch_size=8192, verbose=0)
+
+  def validate(self) -> Dict[str, float]:
+    scores = metrics.embedding_scores(self.query_embeddings(self.eval_data),
+                                      self.candidate_embeddings())
+    return metrics.top_k(metrics.ranks_of_truth(scores, self.eval_true_index),
+                         self.config.top_ks)
+
+  def popularity_baseline(self) -> Dict[str, float]:
+    return metrics.top_k(metrics.popularity_ranks(self.title_counts, self.eval_true_index),
+                         self.config.top_ks)
+
+
+class TwoTowerFit(Scoring):
   """Builds the towers for a configuration and trains them: `train` is in memory (columns of
   model_features) or TrainFiles to stream; `eval_` is in memory and sampled for validation."""
 
@@ -326,24 +351,6 @@ class TwoTowerFit:
       raise ValueError(f'{counts[0]} training examples have titles missing from the catalog')
     return counts[1:]
 
-  def candidate_embeddings(self) -> np.ndarray:
-    return self.candidate_tower.predict(tf.constant(self.vocabularies.titles),
-                                        batch_size=4096, verbose=0)
-
-  def query_embeddings(self, data: Dict[str, np.ndarray]) -> np.ndarray:
-    inputs = {name: data[name] for name in self.query_tower.feature_names}
-    return self.query_tower.predict(inputs, batch_size=8192, verbose=0)
-
-  def validate(self) -> Dict[str, float]:
-    scores = metrics.embedding_scores(self.query_embeddings(self.eval_data),
-                                      self.candidate_embeddings())
-    return metrics.top_k(metrics.ranks_of_truth(scores, self.eval_true_index),
-                         self.config.top_ks)
-
-  def popularity_baseline(self) -> Dict[str, float]:
-    return metrics.top_k(metrics.popularity_ranks(self.title_counts, self.eval_true_index),
-                         self.config.top_ks)
-
   def write_summaries(self, epoch: int, entry: Dict) -> None:
     if not self.writer:
       return
@@ -364,4 +371,71 @@ class TwoTowerFit:
       self.model.fit(self.dataset(), epochs=self.config.epochs, steps_per_epoch=steps,
                      callbacks=[progress], verbose=0)
     self.best_epoch = progress.best_epoch
+    self.history = progress.history
     return progress.history
+
+  @property
+  def pairs(self) -> List['TwoTowerFit']:
+    """The pairs of towers trained (this one)."""
+    return [self]
+
+  def kept_top_k(self) -> Dict[str, float]:
+    """Validation top-K of the towers kept: the best validated epoch's with early stopping,
+    else the last's."""
+    kept = self.best_epoch or self.history[-1]['epoch']
+    return next(e['val_top_k'] for e in self.history if e['epoch'] == kept)
+
+
+class EnsembleFit(Scoring):
+  """`config.ensemble` pairs of towers trained one after the other from seeds seed,
+  seed + 1, ... (each built just before it trains: the pair its seed trains alone), then
+  served side by side (model.SideBySide): each score is the sum of the pairs' scores.
+  Averaging several seeds' scores lifts top-100 on MovieLens 100k by more than any single
+  setting tried (docs/model.md)."""
+
+  def __init__(self, config: TrainingConfig, vocabularies: Vocabularies,
+               train: Union[Dict[str, np.ndarray], TrainFiles], eval_: Dict[str, np.ndarray],
+               log_dir: Optional[str] = None):
+    self.config = config
+    self._inputs = (vocabularies, train, eval_)
+    self._log_dir = log_dir
+    self.pairs = [self._pair(0)]
+    first = self.pairs[0]
+    # What every pair shares: the data, the catalog, the loss.
+    for name in ('vocabularies', 'streamed', 'model', 'num_train', 'num_eval', 'title_counts',
+                 'train_inputs', 'eval_data', 'eval_true_index'):
+      setattr(self, name, getattr(first, name))
+    self.query_tower = self.candidate_tower = None  # side by side once trained
+    self.best_epoch: Optional[int] = None
+
+  def _pair(self, index: int) -> TwoTowerFit:
+    log_dir = self._log_dir and os.path.join(self._log_dir, f'pair-{index + 1}')
+    return TwoTowerFit(dataclasses.replace(self.config, seed=self.config.seed + index,
+                                           ensemble=1), *self._inputs, log_dir=log_dir)
+
+  def fit(self) -> List[Dict]:
+    """Trains every pair; returns the first pair's history (each pair keeps its own)."""
+    for index in range(self.config.ensemble):
+      if index == len(self.pairs):
+        self.pairs.append(self._pair(index))
+      logger.info('Training pair %d of %d (seed %d)', index + 1, self.config.ensemble,
+                  self.pairs[index].config.seed)
+      self.pairs[index].fit()
+    self.query_tower = m.SideBySide([pair.query_tower for pair in self.pairs],
+                                    name='query_tower')
+    self.candidate_tower = m.SideBySide([pair.candidate_tower for pair in self.pairs],
+                                        name='candidate_tower')
+    self.best_epoch = self.pairs[0].best_epoch
+    return self.pairs[0].history
+
+  def kept_top_k(self) -> Dict[str, float]:
+    """Validation top-K of the pairs side by side."""
+    return self.validate()
+
+
+def make_fit(config: TrainingConfig, vocabularies: Vocabularies,
+             train: Union[Dict[str, np.ndarray], TrainFiles], eval_: Dict[str, np.ndarray],
+             log_dir: Optional[str] = None) -> Union[TwoTowerFit, EnsembleFit]:
+  """The fit a configuration asks for: one pair of towers, or an ensemble of them."""
+  fit = EnsembleFit if config.ensemble > 1 else TwoTowerFit
+  return fit(config, vocabularies, train, eval_, log_dir=log_dir)

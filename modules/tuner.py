@@ -51,7 +51,9 @@ def carve_validation(columns: Dict[str, np.ndarray], percent: int, seed: int):
 
 class RetrievalTuner(keras_tuner.BayesianOptimization):
   """Trains TwoTowerFit for each trial's settings; the trial's score is its best validated
-  top-100 (early stopping keeps the best epoch, so `epochs` is a cap)."""
+  top-100 (early stopping keeps the best epoch, so `epochs` is a cap). A trial trains one
+  pair of towers (trials an ensemble's multiple of the time would leave a small budget
+  few); the Trainer then trains the configured ensemble with the best settings."""
 
   def __init__(self, base: hparams.TrainingConfig, **kwargs):
     super().__init__(**kwargs)

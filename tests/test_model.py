@@ -6,7 +6,7 @@ import tensorflow_recommenders as tfrs
 
 from modules import features as f
 from modules import model as m
-from modules import hparams
+from modules import hparams, metrics
 from modules.hparams import TrainingConfig
 
 TITLES = ['Toy Story (1995)', 'Heat (1995)', "Schindler's List (1993)", '!!!']
@@ -298,3 +298,49 @@ def test_the_cosine_schedule_falls_from_the_learning_rate_to_zero_over_the_epoch
       TrainingConfig(layer_sizes=[8], epochs=4, learning_rate=0.01,
                      learning_rate_schedule='cosine'), steps_per_epoch=25)
   assert [round(float(schedule(step)), 6) for step in (0, 50, 100)] == [0.01, 0.005, 0.0]
+
+
+def tiny_training_inputs(num_ratings=600, num_users=30, seed=0):
+  """Vocabularies, training and eval columns of the model's features, random but fixed."""
+  from modules import training
+  rng = np.random.default_rng(seed)
+
+  def columns(n):
+    return {f.USER_INDEX: rng.integers(0, num_users, n), f.TIMESTAMP_BUCKET: rng.integers(0, 11, n),
+            f.TIMESTAMP_Z: rng.normal(size=n).astype(np.float32),
+            f.MOVIE_TITLE: np.array(TITLES, dtype=object)[rng.integers(0, len(TITLES), n)]
+            .astype(bytes)}
+
+  vocabularies = training.Vocabularies(num_users=num_users + 1, num_timestamp_buckets=12,
+                                       titles=TITLES, title_tokens=TOKENS)
+  return vocabularies, columns(num_ratings), columns(num_ratings // 4)
+
+
+def test_an_ensemble_trains_each_seeds_pair_as_alone_and_serves_the_sum_of_their_scores():
+  from modules import training
+  vocabularies, train, eval_ = tiny_training_inputs()
+  config = TrainingConfig(layer_sizes=[16, 8], epochs=2, validation_freq=1, batch_size=64,
+                          optimizer='adam', learning_rate=0.01, seed=3, ensemble=2)
+  ensemble = training.make_fit(config, vocabularies, train, eval_)
+  assert isinstance(ensemble, training.EnsembleFit)
+  ensemble.fit()
+  assert [pair.config.seed for pair in ensemble.pairs] == [3, 4]
+  # Each pair is the one its seed trains alone.
+  alone = training.make_fit(TrainingConfig(**{**config.to_json_dict(), 'ensemble': 1,
+                                              'top_ks': config.top_ks}),
+                            vocabularies, train, eval_)
+  assert isinstance(alone, training.TwoTowerFit)
+  alone.fit()
+  np.testing.assert_allclose(ensemble.pairs[0].query_embeddings(eval_),
+                             alone.query_embeddings(eval_), rtol=1e-5, atol=1e-6)
+  assert not np.allclose(ensemble.pairs[0].candidate_embeddings(),
+                         ensemble.pairs[1].candidate_embeddings())
+  # Side by side: the score of a query and a title is the sum of the pairs' scores.
+  together = ensemble.query_embeddings(eval_) @ ensemble.candidate_embeddings().T
+  summed = sum(pair.query_embeddings(eval_) @ pair.candidate_embeddings().T
+               for pair in ensemble.pairs)
+  np.testing.assert_allclose(together, summed, rtol=1e-4, atol=1e-5)
+  ranks = metrics.ranks_of_truth(lambda rows: summed[rows], ensemble.eval_true_index)
+  assert ensemble.kept_top_k() == metrics.top_k(ranks, config.top_ks)
+  with pytest.raises(ValueError, match='ensemble must be at least 1'):
+    TrainingConfig(layer_sizes=[8], ensemble=0)

@@ -66,12 +66,35 @@ def test_history_records_loss_and_validation_top_k(run):
     assert set(entry['val_top_k']) == set(KS)
     accuracies = [entry['val_top_k'][k] for k in KS]
     assert accuracies == sorted(accuracies) and 0 <= accuracies[0] and accuracies[-1] <= 1
-  # Early stopping (the preset's patience) keeps the best validated epoch's towers.
-  best = max(validated, key=lambda entry: entry['val_top_k']['100'])
-  assert report['best_epoch'] == best['epoch'] and report['final_val_top_k'] == best['val_top_k']
+  # The preset's ensemble: three pairs from consecutive seeds, each with its own history;
+  # early stopping (the preset's patience) keeps each pair's best validated epoch.
+  seed, pairs = report['config']['seed'], report['pairs']
+  assert [pair['seed'] for pair in pairs] == [seed, seed + 1, seed + 2]
+  assert report['history'] == pairs[0]['history'] and report['best_epoch'] == pairs[0]['best_epoch']
+  for pair in pairs:
+    validated = [entry for entry in pair['history'] if 'val_top_k' in entry]
+    best = max(validated, key=lambda entry: entry['val_top_k']['100'])
+    assert pair['best_epoch'] == best['epoch'] and pair['final_val_top_k'] == best['val_top_k']
+  # The pairs differ; the kept figure is theirs side by side (the Evaluator's, test_gate_e2e).
+  assert pairs[0]['history'] != pairs[1]['history']
   assert set(report['popularity_baseline_top_k']) == set(KS)
   assert report['config']['layer_sizes'] == [32, 16] and report['num_candidates'] == 300
   assert report['num_train'] + report['num_eval'] == len(release.ratings)
+
+
+def test_the_served_ensemble_scores_as_its_pairs_side_by_side_validated(run):
+  # The Evaluator queries the pushed SavedModel; the Trainer validated its three pairs
+  # side by side on the same eval split (all of it at this size): the same figures.
+  result, _ = run
+  report = _evaluation(result)
+  with open(os.path.join(result.outputs()['CatalogTrainer.model_run'].uri,
+                         names.HISTORY_FILE)) as file:
+    history = json.load(file)
+  assert history['config']['ensemble'] == 3 and history['num_validation'] == history['num_eval']
+  one_rating = 1 / report['num_eval_ratings']
+  for k, value in history['final_val_top_k'].items():
+    assert report['top_k']['model'][k] == pytest.approx(value, abs=one_rating)
+  assert history['final_val_top_k'] not in [pair['final_val_top_k'] for pair in history['pairs']]
 
 
 def test_the_model_learns_what_the_popularity_list_cannot(run):
@@ -92,23 +115,25 @@ def test_the_plot_and_tensorboard_logs_hold_the_history(run):
   result, _ = run
   model_run = result.outputs()['CatalogTrainer.model_run'].uri
   with open(os.path.join(model_run, names.HISTORY_FILE)) as file:
-    history = json.load(file)['history']
+    pairs = json.load(file)['pairs']
   # The plot: a real image with something drawn on it.
   image = tf.io.decode_png(tf.io.read_file(os.path.join(model_run, names.PLOT_FILE))).numpy()
   assert image.shape[0] > 200 and image.shape[1] > 300
   assert len(np.unique(image.reshape(-1, image.shape[-1]), axis=0)) > 10  # not blank
-  # TensorBoard: every summary read back, equal to history.json, epoch by epoch.
-  logged = {}
-  for name in os.listdir(model_run):
-    if name.startswith('events.out.tfevents'):
-      for event in tf.compat.v1.train.summary_iterator(os.path.join(model_run, name)):
-        for value in event.summary.value:
-          logged[(value.tag, event.step)] = float(tf.make_ndarray(value.tensor))
-  expected = {('loss', e['epoch']): e['loss'] for e in history}
-  expected.update({(f'validation/top_{k}_accuracy', e['epoch']): v for e in history
-                   for k, v in e.get('val_top_k', {}).items()})
-  assert logged.keys() == expected.keys()
-  assert all(logged[key] == pytest.approx(value, rel=1e-6) for key, value in expected.items())
+  # TensorBoard: every summary of every pair (pair-N/) read back, equal to history.json,
+  # epoch by epoch.
+  for number, pair in enumerate(pairs, start=1):
+    logs, logged = os.path.join(model_run, f'pair-{number}'), {}
+    for name in os.listdir(logs):
+      if name.startswith('events.out.tfevents'):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(logs, name)):
+          for value in event.summary.value:
+            logged[(value.tag, event.step)] = float(tf.make_ndarray(value.tensor))
+    expected = {('loss', e['epoch']): e['loss'] for e in pair['history']}
+    expected.update({(f'validation/top_{k}_accuracy', e['epoch']): v for e in pair['history']
+                     for k, v in e.get('val_top_k', {}).items()})
+    assert logged.keys() == expected.keys()
+    assert all(logged[key] == pytest.approx(value, rel=1e-6) for key, value in expected.items())
 
 
 def test_the_served_model_and_the_candidate_tower_are_saved(run):
@@ -116,7 +141,7 @@ def test_the_served_model_and_the_candidate_tower_are_saved(run):
   model = result.outputs()['CatalogTrainer.model'].uri
   titles, embeddings = serving.read_catalog(os.path.join(model, 'Format-Serving'))
   assert titles == sorted(m.title for m in release.movies)
-  assert embeddings.shape == (300, 16)
+  assert embeddings.shape == (300, 3 * 16)  # the preset's three pairs side by side
   assert os.path.exists(os.path.join(model, 'Format-Serving', 'saved_model.pb'))
   assert os.path.isdir(os.path.join(model, trainer.CANDIDATE_TOWER_DIR))
 
