@@ -306,7 +306,8 @@ def tiny_training_inputs(num_ratings=600, num_users=30, seed=0):
   rng = np.random.default_rng(seed)
 
   def columns(n):
-    return {f.USER_INDEX: rng.integers(0, num_users, n), f.TIMESTAMP_BUCKET: rng.integers(0, 11, n),
+    return {f.USER_INDEX: rng.integers(0, num_users, n),
+            f.TIMESTAMP_BUCKET: rng.integers(0, 11, n),
             f.TIMESTAMP_Z: rng.normal(size=n).astype(np.float32),
             f.MOVIE_TITLE: np.array(TITLES, dtype=object)[rng.integers(0, len(TITLES), n)]
             .astype(bytes)}
