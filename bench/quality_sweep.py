@@ -58,7 +58,7 @@ def main() -> None:
       curves = [[(e['epoch'], e['val_top_k']['100']) for e in pair.history if 'val_top_k' in e]
                 for pair in trainer.pairs]
       # The kept towers' figure: the best validated epoch's, or the pairs side by side.
-      kept = (trainer.best_epoch or curves[0][-1][0], trainer.kept_top_k()['100'])
+      kept = (trainer.kept_epoch, trainer.kept_top_k()['100'])
       bests.append(kept[1])
       unseen = unseen_top100(trainer)
       epochs = sum(len(pair.history) for pair in trainer.pairs)

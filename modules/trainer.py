@@ -112,21 +112,20 @@ def run_fn(fn_args) -> None:
   # The towers are the best validated epoch's when early stopping restored them; their
   # unknown rows become averages before an ensemble validates them as they ship.
   trainer.query_tower.average_unknown()
-  best = trainer.best_epoch or history[-1]['epoch']
   final = trainer.kept_top_k()
   logger.info('Validation top-100 accuracy %.4f%s; most-popular baseline %.4f on the same '
               'ratings', final['100'], ' (the pairs side by side)' if pairs else '',
               baseline['100'])
 
   report = {'config': config.to_json_dict(), 'history': history,
-            'final_val_top_k': final, 'best_epoch': best,
+            'final_val_top_k': final, 'best_epoch': trainer.kept_epoch,
             'popularity_baseline_top_k': baseline,
             'num_train': trainer.num_train, 'num_eval': trainer.num_eval,
             'num_validation': len(trainer.eval_true_index),
             'input_mode': 'stream' if trainer.streamed else 'memory',
             'num_candidates': len(vocabularies.titles)}
   if len(trainer.pairs) > 1:  # history and best_epoch above are the first pair's
-    report['pairs'] = [{'seed': pair.config.seed, 'best_epoch': pair.best_epoch,
+    report['pairs'] = [{'seed': pair.config.seed, 'best_epoch': pair.kept_epoch,
                         'final_val_top_k': pair.kept_top_k(), 'history': pair.history}
                        for pair in trainer.pairs]
   tf.io.gfile.makedirs(fn_args.model_run_dir)

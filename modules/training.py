@@ -379,11 +379,15 @@ class TwoTowerFit(Scoring):
     """The pairs of towers trained (this one)."""
     return [self]
 
+  @property
+  def kept_epoch(self) -> int:
+    """The epoch whose towers are kept: the best validated one with early stopping, else
+    the last."""
+    return self.best_epoch or self.history[-1]['epoch']
+
   def kept_top_k(self) -> Dict[str, float]:
-    """Validation top-K of the towers kept: the best validated epoch's with early stopping,
-    else the last's."""
-    kept = self.best_epoch or self.history[-1]['epoch']
-    return next(e['val_top_k'] for e in self.history if e['epoch'] == kept)
+    """Validation top-K of the towers kept."""
+    return next(e['val_top_k'] for e in self.history if e['epoch'] == self.kept_epoch)
 
 
 class EnsembleFit(Scoring):
@@ -406,7 +410,6 @@ class EnsembleFit(Scoring):
                  'train_inputs', 'eval_data', 'eval_true_index'):
       setattr(self, name, getattr(first, name))
     self.query_tower = self.candidate_tower = None  # side by side once trained
-    self.best_epoch: Optional[int] = None
 
   def _pair(self, index: int) -> TwoTowerFit:
     log_dir = self._log_dir and os.path.join(self._log_dir, f'pair-{index + 1}')
@@ -425,8 +428,12 @@ class EnsembleFit(Scoring):
                                     name='query_tower')
     self.candidate_tower = m.SideBySide([pair.candidate_tower for pair in self.pairs],
                                         name='candidate_tower')
-    self.best_epoch = self.pairs[0].best_epoch
     return self.pairs[0].history
+
+  @property
+  def kept_epoch(self) -> int:
+    """The first pair's kept epoch (each pair keeps its own)."""
+    return self.pairs[0].kept_epoch
 
   def kept_top_k(self) -> Dict[str, float]:
     """Validation top-K of the pairs side by side."""
