@@ -18,6 +18,7 @@ ENV TF_USE_LEGACY_KERAS=1 \
 # The packages the compiled pipeline names by module path (executors, run_fn,
 # preprocessing_fn); MovieLens itself stays out (.dockerignore): the pipeline reads it
 # from --data-dir.
+COPY shared shared
 COPY components components
 COPY data data
 COPY modules modules

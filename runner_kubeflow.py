@@ -13,9 +13,12 @@ import json
 import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+from shared import env
 
-from pipeline import configs, names  # noqa: E402  (sets TF_USE_LEGACY_KERAS)
+env.use_legacy_keras()  # before anything imports TensorFlow
+
+from pipeline import configs  # noqa: E402
+from shared import names  # noqa: E402
 
 DEFAULT_IMAGE = 'movielens-tfx:latest'
 DEFAULT_OUTPUT_FILE = 'movielens-tfx-kubeflow.json'

@@ -3,11 +3,11 @@
     python runner_local.py                 # MovieLens 100k from data/movielens/ml-100k
     python runner_local.py --help          # every setting, with its default
 """
-import os
 import sys
 
-# TensorFlow's C++ log (CUDA plug-in noise on a CPU machine); real failures still raise.
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+from shared import env
+
+env.use_legacy_keras()  # before anything imports TensorFlow
 
 from pipeline import configs, local  # noqa: E402
 

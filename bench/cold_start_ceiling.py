@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from data import features as f  # noqa: E402
-from pipeline import names  # noqa: E402
+from shared import names  # noqa: E402
 
 K = 100
 GROUPS = {  # name: the key of a rating's user, from the raw features

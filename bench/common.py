@@ -5,11 +5,12 @@ from typing import Dict, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+from shared import env  # noqa: E402
 
-import modules  # noqa: F401,E402  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from inspector import metadata  # noqa: E402
-from pipeline import configs, names  # noqa: E402
+env.use_legacy_keras()  # before anything imports TensorFlow
+from pipeline import metadata  # noqa: E402
+from pipeline import configs  # noqa: E402
+from shared import names  # noqa: E402
 
 
 def latest_training_inputs(output_dir: str = configs.DEFAULT_OUTPUT_DIR,

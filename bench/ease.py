@@ -17,7 +17,7 @@ import common  # noqa: F401  (sets up paths and environment first)
 import numpy as np  # noqa: E402
 
 from modules import metrics  # noqa: E402
-from pipeline import names  # noqa: E402
+from shared import names  # noqa: E402
 
 
 def ease_ranks(train, eval_, titles, regularization: float) -> np.ndarray:

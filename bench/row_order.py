@@ -19,8 +19,9 @@ BATCH = 8192
 
 def measure(rows: int, way: str, passes: int = 2) -> str:
   """Runs in the child process: one way's peak memory and seconds per pass."""
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from shared import env
+  env.use_legacy_keras()
   import psutil
   import tensorflow as tf
   from modules import training

@@ -37,8 +37,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from data import synthetic  # noqa: E402
-from inspector import metadata  # noqa: E402
-from pipeline import names  # noqa: E402
+from pipeline import metadata  # noqa: E402
+from shared import names  # noqa: E402
 
 LAYOUTS = {'1m': 'grouplens-1m', 'csv': 'grouplens-csv'}
 MODES = {

@@ -19,7 +19,7 @@ from tfx.types.component_spec import ChannelParameter
 from tfx.utils import io_utils
 
 from components.catalog_trainer import CATALOG_KEY, catalog_files
-from pipeline import names
+from shared import names
 
 
 class CatalogTunerSpec(standard_component_specs.TunerSpec):

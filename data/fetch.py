@@ -31,7 +31,7 @@ import zipfile
 import zlib
 from typing import Callable, Dict, Optional
 
-from data import layouts
+from data import layouts, tfds_source
 
 DATA_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'movielens')
 MANIFEST = 'SOURCE.json'
@@ -265,9 +265,12 @@ def from_local(path: str, release: Release) -> Writer:
 
 def from_tfds(data_dir: str, release: Release) -> Writer:
   """A MovieLens that TensorFlow Datasets prepared in data_dir, in the release's layout."""
-  from data import tfds_source  # imports TensorFlow: only when asked for
-  return lambda dest: tfds_source.write_release(os.path.expanduser(data_dir),
-                                                release.tfds_config, dest)
+  def write(dest: str) -> None:
+    try:
+      tfds_source.write_release(os.path.expanduser(data_dir), release.tfds_config, dest)
+    except tfds_source.NotPreparedError as error:
+      raise FetchError(str(error)) from None
+  return write
 
 
 # ---------------------------------------------------------------------------------------
@@ -306,7 +309,6 @@ def existing(dest: str) -> Optional[Dict[str, object]]:
 
 
 def _tfds_prepared(data_dir: str, release: Release) -> bool:
-  from data import tfds_source
   return tfds_source.find_prepared(os.path.expanduser(data_dir),
                                    f'{release.tfds_config}-ratings') is not None
 

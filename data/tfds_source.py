@@ -37,12 +37,15 @@ def find_prepared(data_dir: str, config: str) -> Optional[str]:
   return max(found, key=_version) if found else None
 
 
+class NotPreparedError(LookupError):
+  """TensorFlow Datasets has not prepared the dataset asked for; the message says how to."""
+
+
 def _builder(data_dir: str, config: str):
-  from data.fetch import FetchError
-  import tensorflow_datasets as tfds
+  import tensorflow_datasets as tfds  # slow to import: only when a release is read from it
   path = find_prepared(data_dir, config)
   if path is None:
-    raise FetchError(
+    raise NotPreparedError(
         f'TensorFlow Datasets has not prepared movielens/{config} in {data_dir}: prepare it '
         f'with `tfds build movielens/{config} --data_dir {data_dir}` (or '
         f'tfds.load("movielens/{config}", data_dir="{data_dir}") in Python), or pick another '

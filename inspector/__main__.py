@@ -18,10 +18,15 @@ import json
 import os
 import sys
 
-from inspector import report as run_report
-from inspector import tables
-from inspector.queries import InspectionError, Inspector
-from pipeline import configs, names
+from shared import env
+
+env.use_legacy_keras()  # the report reads saved models with TensorFlow
+
+from inspector import report as run_report  # noqa: E402
+from inspector import tables  # noqa: E402
+from inspector.queries import InspectionError, Inspector  # noqa: E402
+from pipeline import configs  # noqa: E402
+from shared import names  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -8,8 +8,8 @@ import json
 import os
 from typing import Dict, List, Optional, Tuple
 
-from inspector import metadata
-from pipeline.names import EVALUATION_FILE, EVALUATOR, PUSHER, TRAINER, TRIALS_FILE, TUNER
+from pipeline import metadata
+from shared.names import EVALUATION_FILE, EVALUATOR, PUSHER, TRAINER, TRIALS_FILE, TUNER
 
 # Properties every artifact carries that say nothing about its content.
 _NOISE = {'tfx_version', 'state', 'is_external', 'producer_component', 'name',

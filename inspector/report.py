@@ -18,7 +18,7 @@ import jinja2
 
 from components.evaluator.tables import slice_tables, top_k_tables
 from inspector.queries import InspectionError, Inspector
-from pipeline import names
+from shared import names
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(os.path.join(os.path.dirname(__file__), 'templates')),

@@ -27,7 +27,7 @@ import tensorflow_transform as tft
 
 from modules import features as f
 from modules import hparams, plots, serving, training
-from pipeline import names
+from shared import names
 
 logger = logging.getLogger('movielens_tfx.trainer')
 CANDIDATE_TOWER_DIR = 'candidate_tower'

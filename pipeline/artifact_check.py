@@ -18,7 +18,7 @@ from typing import Dict, List
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from inspector import metadata
+from pipeline import metadata
 
 MANIFESTS_DIR = 'artifact_manifests'  # beside the ML Metadata file, one JSON per artifact
 

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from data import fetch
 from modules import hparams
-from pipeline import names
+from shared import names
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT_DIR = os.path.join(REPO_ROOT, 'outputs')

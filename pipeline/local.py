@@ -10,7 +10,7 @@ import os
 import shlex
 import sys
 
-from inspector import metadata
+from pipeline import metadata
 from pipeline import artifact_check, configs, progress, run_lock
 
 

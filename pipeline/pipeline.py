@@ -16,7 +16,7 @@ from components.pusher import ServingPusher
 from components.catalog_trainer import CatalogTrainer
 from components.catalog_tuner import CatalogTuner
 from components.validation_gate import ValidationGate
-from pipeline import names
+from shared import names
 from pipeline.configs import PipelineConfig
 from pipeline.fingerprint import source_fingerprint
 

@@ -1,9 +1,9 @@
 """Shared test set-up: environment before TensorFlow loads, and a synthetic-data pipeline run."""
 import os
 
-import modules  # noqa: F401,E402  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from shared import env
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+env.use_legacy_keras()  # before any test imports TensorFlow
 
 
 import dataclasses  # noqa: E402

@@ -11,7 +11,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 import runner_local
-from inspector import metadata
+from pipeline import metadata
 from pipeline import configs
 
 

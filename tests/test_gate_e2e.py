@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from pipeline import names
+from shared import names
 
 SLICES = ('user_gender', 'bucketized_user_age', 'user_occupation_text',
           'user_training_ratings')

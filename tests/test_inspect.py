@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from components.evaluator.tables import top_k_tables
-from pipeline import names
+from shared import names
 from tests import synthetic
 from tests.pipeline_run import inspect_at, inspect_json_at, run_pipeline
 

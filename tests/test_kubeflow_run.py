@@ -11,7 +11,7 @@ import pytest
 import runner_kubeflow
 from tools.kfp_local import ArtifactStore, CompiledPipeline, LocalLauncher, metadata
 from tests import synthetic
-from pipeline import names
+from shared import names
 from tests.conftest import QUICK_TRAINING
 
 ENTRYPOINT = 'tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor'

@@ -10,7 +10,7 @@ from google.protobuf import text_format
 from components.example_gen import ingest
 from data import features as f
 from modules import hparams
-from pipeline import names
+from shared import names
 from tests import synthetic
 from tests.pipeline_run import feature_values, read_examples, run_pipeline, signature_names
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from modules import serving, trainer
-from pipeline import names
+from shared import names
 from tests import synthetic
 from tests.pipeline_run import run_pipeline
 
@@ -177,7 +177,7 @@ def test_a_saved_model_that_differs_from_the_trained_one_fails_the_export(run):
 
 
 def test_the_layer_experiment_compares_runs_in_one_plot_and_table(run):
-  from inspector import metadata
+  from pipeline import metadata
   from pipeline import configs
   from tools import experiment
   # On the module's output directory: its data steps come from the cache.

@@ -17,8 +17,11 @@ import sys
 import time
 from typing import Dict, List
 
-from inspector import metadata
-from pipeline import configs, local, names
+from shared import env, names
+
+env.use_legacy_keras()  # before the pipeline imports TensorFlow
+
+from pipeline import configs, local, metadata  # noqa: E402
 
 DEPTHS = ('32', '64,32', '128,64,32')  # the tutorial's comparison
 

@@ -28,7 +28,7 @@ from components.evaluator import gate, tables
 from data import features as f
 from modules import metrics, serving
 from modules.training import read_examples
-from pipeline import names
+from shared import names
 
 logger = logging.getLogger('movielens_tfx.evaluator')
 MIN_TOP100_KEY = 'min_top100'

@@ -1,4 +1,7 @@
-"""Reading ML Metadata: the runs of a pipeline and the artifacts each component produced."""
+"""Reading ML Metadata: the runs of a pipeline and the artifacts each component produced.
+
+In the pipeline layer because the local runner reads it too (what a run produced, which
+artifacts to check); the inspector builds its questions on it."""
 import dataclasses
 import os
 from typing import Dict, List, Optional
