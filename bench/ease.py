@@ -64,7 +64,7 @@ def main() -> None:
           'most popular': evaluation['top_k_unseen']['popularity']}
   for name, values in rows.items():
     print(f'{name:<24}' + ''.join(f'{values[k]:>9.4f}' for k in ease))
-  model = evaluation['top_k_unseen']['model']['100']
+  model = evaluation['top_k_unseen']['model'][names.GATE_KEY]
   print(f'model / EASE at K=100: {model / ease["100"]:.2f}x; model / most popular (as '
         f'listed) at K=100: {evaluation["top_k"]["model"]["100"] / evaluation["top_k"]["popularity"]["100"]:.2f}x')
 

@@ -9,7 +9,7 @@ import os
 from typing import Dict, List, Optional, Tuple
 
 from pipeline import metadata
-from shared.names import EVALUATION_FILE, EVALUATOR, PUSHER, TRAINER, TRIALS_FILE, TUNER
+from shared import names
 
 # Properties every artifact carries that say nothing about its content.
 _NOISE = {'tfx_version', 'state', 'is_external', 'producer_component', 'name',
@@ -109,32 +109,32 @@ class Inspector:
   # metrics ---------------------------------------------------------------------------
   def evaluation(self, selector: Optional[str] = None) -> Dict:
     number, context = self.select(selector)
-    output = self.output(context, EVALUATOR, 'evaluation')
+    output = self.output(context, names.EVALUATOR, 'evaluation')
     if output is None:
       summary = self.run_summary(number, context)
       raise InspectionError(
-          f'run {number} has no evaluation: {EVALUATOR} did not run '
+          f'run {number} has no evaluation: {names.EVALUATOR} did not run '
           f'(run state: {summary["state"]}, {summary["components_done"]} of '
           f'{len(summary["components"])} components done)')
-    with open(os.path.join(output.uri, EVALUATION_FILE)) as file:
+    with open(os.path.join(output.uri, names.EVALUATION_FILE)) as file:
       report = json.load(file)
-    pushed = self.output(context, PUSHER, 'pushed_model')
-    report['pushed'] = ({'version': pushed.properties.get('pushed_version'),
-                         'destination': pushed.properties.get('pushed_destination')}
-                        if pushed and pushed.properties.get('pushed') == 1 else None)
+    pushed = self.output(context, names.PUSHER, 'pushed_model')
+    report['pushed'] = ({'version': pushed.properties.get(names.PUSHED_VERSION),
+                         'destination': pushed.properties.get(names.PUSHED_DESTINATION)}
+                        if pushed and pushed.properties.get(names.PUSHED) == 1 else None)
     return {'run': number, 'run_id': context.name, 'evaluation_uri': output.uri, **report}
 
   # tuning ----------------------------------------------------------------------------
   def tuning(self, selector: Optional[str] = None) -> Dict:
     """The Tuner's trials of a run (with --tune) and the settings the Trainer took."""
     number, context = self.select(selector)
-    results = self.output(context, TUNER, 'tuner_results')
+    results = self.output(context, names.TUNER, 'tuner_results')
     if results is None:
       raise InspectionError(f'run {number} has no Tuner: it ran without --tune, or stopped '
                             'before the Tuner')
-    with open(os.path.join(results.uri, TRIALS_FILE)) as file:
+    with open(os.path.join(results.uri, names.TRIALS_FILE)) as file:
       trials = json.load(file)
-    best = self.output(context, TUNER, 'best_hyperparameters')
+    best = self.output(context, names.TUNER, 'best_hyperparameters')
     with open(os.path.join(best.uri, 'best_hyperparameters.txt')) as file:
       chosen = json.load(file)
     return {'run': number, 'run_id': context.name, 'tuner_results_uri': results.uri,
@@ -190,9 +190,9 @@ class Inspector:
   def lineage(self, selector: Optional[str] = None, artifact_id: Optional[int] = None) -> Dict:
     number, context = self.select(selector)
     if artifact_id is None:
-      pushed = self.output(context, PUSHER, 'pushed_model')
-      start = (pushed if pushed and pushed.properties.get('pushed') == 1
-               else self.output(context, TRAINER, 'model'))
+      pushed = self.output(context, names.PUSHER, 'pushed_model')
+      start = (pushed if pushed and pushed.properties.get(names.PUSHED) == 1
+               else self.output(context, names.TRAINER, 'model'))
       if start is None:
         raise InspectionError(f'run {number} produced no model to trace: pass --artifact ID '
                               '(ids are in `python -m inspector artifacts`)')
@@ -219,7 +219,7 @@ class Inspector:
                    if o.key == 'examples']
         step['data'] = {'directory': execution.properties['input_base'],
                         **{k: outputs[0].properties.get(k)
-                           for k in ('data_source', 'data_layout') if outputs}}
+                           for k in (names.DATA_SOURCE, names.DATA_LAYOUT) if outputs}}
       steps.append(step)
       queue.extend(link.producer for link in links if link.producer)
     steps.sort(key=lambda step: -step['execution'])  # newest first: back towards the data

@@ -111,8 +111,8 @@ def context(inspector: Inspector, selector: Optional[str] = None) -> Dict:
   except InspectionError:
     evaluation = None
   pushed = output(names.PUSHER, 'pushed_model')
-  destination = (pushed.properties['pushed_destination']
-                 if pushed and pushed.properties.get('pushed') == 1 else None)
+  destination = (pushed.properties[names.PUSHED_DESTINATION]
+                 if pushed and pushed.properties.get(names.PUSHED) == 1 else None)
   run = inspector.run_summary(number, run_context)
   return {
       'pipeline_name': inspector.pipeline_name, 'number': number, 'run': run, 'names': names,

@@ -4,6 +4,7 @@ from typing import Dict, List
 from tabulate import tabulate
 
 from components.evaluator.tables import slice_tables, top_k_tables
+from shared import names
 
 
 def _table(rows: List[List[object]], header: List[str]) -> str:
@@ -85,8 +86,8 @@ def format_compare(result: Dict) -> str:
     rows = [[f'{title} top-{k}', a[section]['model'][k], b[section]['model'][k]]
             for section, title in (('top_k', 'model'), ('top_k_unseen', 'model, seen removed'))
             for k in a[section]['model']]
-    rows.append(['most popular top-100', a['top_k']['popularity']['100'],
-                 b['top_k']['popularity']['100']])
+    rows.append([f'most popular top-{names.GATE_K}', a['top_k']['popularity'][names.GATE_KEY],
+                 b['top_k']['popularity'][names.GATE_KEY]])
     rows.append(['blessed', a['blessed'], b['blessed']])
     rows.append(['failed checks', ', '.join(a['failed_checks']) or '-',
                  ', '.join(b['failed_checks']) or '-'])

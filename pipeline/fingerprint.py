@@ -11,7 +11,8 @@ import hashlib
 import os
 from typing import Iterable, List, Optional, Set
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from shared import names
+
 
 
 def _file_of(module: str, root: str) -> Optional[str]:
@@ -47,7 +48,7 @@ def _imported(path: str, module: str, root: str) -> Iterable[str]:
           yield '.'.join(parts[:end])
 
 
-def project_sources(modules: Iterable[str], root: str = REPO_ROOT) -> List[str]:
+def project_sources(modules: Iterable[str], root: str = names.REPO_ROOT) -> List[str]:
   """The source files of `modules` and of every project module they import, transitively."""
   seen: Set[str] = set()
   # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
@@ -67,7 +68,7 @@ def project_sources(modules: Iterable[str], root: str = REPO_ROOT) -> List[str]:
   return sorted(files)
 
 
-def source_fingerprint(*modules: str, root: str = REPO_ROOT) -> str:
+def source_fingerprint(*modules: str, root: str = names.REPO_ROOT) -> str:
   """A hash of the source of `modules` (dotted names) and of what they import from here."""
   digest = hashlib.sha256()
   for path in project_sources(modules, root):

@@ -12,6 +12,7 @@ import sys
 
 from pipeline import metadata
 from pipeline import artifact_check, configs, progress, run_lock
+from shared import names
 
 
 def run(config: configs.PipelineConfig) -> None:
@@ -55,7 +56,7 @@ def run_and_report(config: configs.PipelineConfig) -> int:
     print(f'\nerror: {error}', file=sys.stderr)
     return 1
   except Exception as error:  # pylint: disable=broad-except
-    logging.getLogger('runner').error('The run failed', exc_info=True)  # to the log file
+    logging.getLogger(f'{names.LOGGER}.runner').error('The run failed', exc_info=True)  # to the log file
     print(f'\nThe run failed: {type(error).__name__}: {error}\n'
           f'(traceback and full log: {reporter.log_path})', file=sys.stderr)
     return 1
@@ -78,8 +79,8 @@ def push_summary(outputs) -> str:
   pushed = next((o for o in outputs if o.type == 'PushedModel'), None)
   if pushed is None:
     return ''
-  if pushed.properties.get('pushed') == 1:
-    return (f'\nThe model is served as version {pushed.properties["pushed_version"]}: '
-            f'{pushed.properties["pushed_destination"]}')
+  if pushed.properties.get(names.PUSHED) == 1:
+    return (f'\nThe model is served as version {pushed.properties[names.PUSHED_VERSION]}: '
+            f'{pushed.properties[names.PUSHED_DESTINATION]}')
   return ('\nNothing pushed: the Evaluator did not bless this model (its checks are printed '
           'above and kept in its evaluation.json).')

@@ -13,7 +13,9 @@ from typing import Dict, List, Optional, TextIO
 
 from absl import logging as absl_logging
 
-OWN_LOGGER = 'movielens_tfx'
+from shared import names
+
+OWN_LOGGER = names.LOGGER
 _RUNNING = re.compile(r'Component (\S+) is running\.')
 _FINISHED = re.compile(r'Component (\S+) is finished\.')
 _CACHED = re.compile(r'A cached execution \d+ is used\.')

@@ -20,15 +20,17 @@ ROOT = pathlib.Path(names.REPO_ROOT)
 # A package's rank; a module may import a package of a lower rank, its own, and `shared`.
 LAYERS = {'shared': -1, 'data': 0, 'modules': 1, 'components': 2, 'pipeline': 3,
           'runner_local': 4, 'runner_kubeflow': 4, 'inspector': 4, 'tools': 4, 'bench': 4}
-SKIPPED = {'.venv', '.git', 'outputs', 'tests', '__pycache__'}
+SKIPPED = {'__pycache__', 'movielens', 'templates'}
 
 
 def project_modules(root: pathlib.Path) -> Dict[str, pathlib.Path]:
   """Dotted module name -> file, for every Python file of the layers (tests aside)."""
   found = {}
-  for path in root.rglob('*.py'):
+  paths = [p for name in LAYERS for p in (root / name).rglob('*.py')]
+  paths += [root / f'{name}.py' for name in LAYERS if (root / f'{name}.py').exists()]
+  for path in paths:
     parts = path.relative_to(root).parts
-    if parts[0] not in LAYERS or SKIPPED & set(parts):
+    if SKIPPED & set(parts):
       continue
     dotted = '.'.join(parts).removesuffix('.py').removesuffix('.__init__')
     found[dotted] = path
@@ -132,7 +134,7 @@ def tree_copy(tmp_path):
   for name in LAYERS:
     source = ROOT / name
     if source.is_dir():
-      shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns('__pycache__'))
+      shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns('__pycache__', 'movielens'))
     elif (ROOT / f'{name}.py').exists():
       shutil.copy(ROOT / f'{name}.py', tmp_path / f'{name}.py')
   return tmp_path

@@ -36,7 +36,7 @@ def history_of_latest_run(config: configs.PipelineConfig) -> Dict:
 
 
 def table(results: Dict[str, Dict]) -> str:
-  ks = ('1', '5', '10', '50', '100')
+  ks = tuple(str(k) for k in names.TOP_KS)
   lines = ['| layers | ' + ' | '.join(f'top-{k}' for k in ks) + ' | pipeline run |',
            '| --- | ' + ' | '.join('---' for _ in ks) + ' | --- |']
   for name, result in results.items():
@@ -69,7 +69,7 @@ def main(argv: List[str] = None) -> int:
   directory = os.path.join(config.output_dir, 'experiments')
   os.makedirs(directory, exist_ok=True)
   stem = os.path.join(directory, time.strftime('layers-%Y%m%d-%H%M%S'))
-  baseline = next(iter(results.values()))['popularity_baseline_top_k']['100']
+  baseline = next(iter(results.values()))['popularity_baseline_top_k'][names.GATE_KEY]
   plots.plot_validation_curves({name: r['history'] for name, r in results.items()}, baseline,
                                stem + '.png')
   with open(stem + '.md', 'w') as file:
