@@ -44,10 +44,12 @@ def test_a_good_first_model_is_blessed_and_pushed_as_a_numbered_version(gated_ru
   assert isinstance(blessing.properties['current_model_id'], int)
   assert os.path.exists(os.path.join(blessing.uri, 'BLESSED'))
   assert outputs['ServingPusher.pushed_model'].properties[names.PUSHED_VERSION] == version
-  # The figures ML Metadata shows at a glance, under their stored names.
+  # The figures ML Metadata shows at a glance, under their stored names (SQLite keeps six
+  # significant digits of a float property).
   quick_look = outputs['RetrievalEvaluator.evaluation'].properties
-  assert quick_look['model_top_100'] == report['top_k']['model'][names.GATE_KEY]
-  assert quick_look['popularity_top_100'] == report['top_k']['popularity'][names.GATE_KEY]
+  for name in ('model', 'popularity'):
+    assert quick_look[f'{name}_top_100'] == pytest.approx(report['top_k'][name][names.GATE_KEY],
+                                                          rel=1e-5)
   assert quick_look[names.BLESSED] == 1
 
 

@@ -52,7 +52,7 @@ def read_eval_ratings(examples: types.Artifact, schema: types.Artifact) -> ranki
   return ranking.EvalRatings.from_examples(train, eval_)
 
 
-def _artifact(model: Optional[types.Artifact]) -> Optional[Dict[str, Any]]:
+def _model_entry(model: Optional[types.Artifact]) -> Optional[Dict[str, Any]]:
   """How evaluation.json names a model's artifact."""
   return {'artifact_id': model.id, 'uri': model.uri} if model is not None else None
 
@@ -87,7 +87,7 @@ class Executor(evaluator_executor.Executor):
         float(exec_properties[MAX_REGRESSION_KEY]), baseline.id if baseline else None)
     blessed = ranking.blessed(checks)
     logger.info('Gate:\n%s', ranking.gate_summary(checks))
-    report = ranking.with_verdict(report, checks, _artifact(model), _artifact(baseline))
+    report = ranking.with_verdict(report, checks, _model_entry(model), _model_entry(baseline))
 
     evaluation = artifact_utils.get_single_instance(output_dict[keys.EVALUATION_KEY])
     io_utils.write_string_file(os.path.join(evaluation.uri, names.EVALUATION_FILE),

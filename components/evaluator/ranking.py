@@ -112,7 +112,12 @@ class ServedModel:
   """An exported model as a serving system sees it: the SavedModel and its catalog."""
 
   def __init__(self, directory: str):
-    """Loads the SavedModel in `directory` and the catalog exported beside it."""
+    """Loads a served model.
+
+    Args:
+      directory: the serving SavedModel's directory (the Model artifact's Format-Serving),
+        with the catalog's titles and embeddings in assets.extra/ (serving.export).
+    """
     self.directory = directory
     self.titles, self.candidates = serving.read_catalog(directory)
     self._loaded = tf.saved_model.load(directory)  # its signatures need it alive
@@ -333,12 +338,26 @@ def with_verdict(report: Dict[str, Any], checks: List[gate.Check], model: Dict[s
 
 
 def blessed(checks: List[gate.Check]) -> bool:
-  """Whether a model passed every check of the gate."""
+  """Whether a model is blessed.
+
+  Args:
+    checks: gate_checks()'.
+
+  Returns:
+    True when every check passed.
+  """
   return all(check.passed for check in checks)
 
 
 def summary(report: Dict[str, Any]) -> str:
-  """The top-K tables as a person reads them."""
+  """The top-K tables as a person reads them (the Evaluator's log).
+
+  Args:
+    report: evaluate()'s, or evaluation.json.
+
+  Returns:
+    The tables of tables.top_k_tables as text.
+  """
   return (f'Evaluation on {report["num_eval_ratings"]:,} held-out ratings, '
           f'{report["num_candidates"]:,} candidate titles:\n' + '\n'.join(
               f'{title}:\n' + tabulate(rows, headers=header, floatfmt='.4f')
@@ -346,7 +365,14 @@ def summary(report: Dict[str, Any]) -> str:
 
 
 def gate_summary(checks: List[gate.Check]) -> str:
-  """Each check's line, and what the Pusher does with the verdict."""
+  """The gate's verdict as a person reads it (the Evaluator's log).
+
+  Args:
+    checks: gate_checks()'.
+
+  Returns:
+    Each check's line, and what the Pusher does with the verdict.
+  """
   failed = [check.name for check in checks if not check.passed]
   return '\n'.join(['  ' + check.line() for check in checks] + [
       'Blessed: the Pusher ships this model.' if not failed else
