@@ -147,7 +147,8 @@ def test_the_report_ranks_the_model_the_popularity_list_and_the_unknown_user(mod
        'popularity': 2 / 3, 'popularity_unseen': 2 / 3}]}
   # u9 never rated in training: its rating again, alone (no features: the model by id).
   assert report['cold_start'] == {'num_ratings': 1, 'num_users': 1, 'top_k': {
-      'model_with_features': at_each_k([0]), 'mean_user': at_each_k([0]), 'popularity': at_each_k([3])}}
+      'model_with_features': at_each_k([0]), 'mean_user': at_each_k([0]),
+      'popularity': at_each_k([3])}}
 
 
 def test_known_users_are_queried_with_their_features_when_the_model_takes_them(tmp_path):

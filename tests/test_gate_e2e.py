@@ -152,7 +152,8 @@ def test_a_worse_model_after_a_better_blessed_one_fails_the_regression_check(gat
   assert report['baseline_model']['uri'] == better['model']['uri']
   regression = next(c for c in report['gate']['checks'] if c['name'] == 'no_regression')
   # Under the default tolerance: the served model's score on this split, less 0.01.
-  assert regression['threshold'] == pytest.approx(report['top_k']['baseline_model'][names.GATE_KEY] - 0.01)
+  assert regression['threshold'] == pytest.approx(
+      report['top_k']['baseline_model'][names.GATE_KEY] - 0.01)
   assert report['top_k']['baseline_model'] == better['top_k']['model']
   assert regression['value'] == report['top_k']['model'][names.GATE_KEY] < regression['threshold']
   assert gated_runs.versions_after[3] == gated_runs.versions_after[2]  # nothing pushed
