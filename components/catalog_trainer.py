@@ -4,7 +4,7 @@ The candidates of a retrieval model are the whole catalog, which is not in the t
 examples (movies nobody rated in training are still candidates). The stock Trainer has no
 input for it, and passing an artifact's location through custom_config would freeze it
 when the pipeline is compiled; here the catalog is an input channel, and the executor
-hands its files to run_fn at run time as `fn_args.custom_config['catalog_files']`.
+hands its files to run_fn at run time as `fn_args.custom_config[names.CATALOG_FILES]`.
 """
 import json
 from typing import Any, Dict, List, Optional
@@ -18,7 +18,7 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import io_utils
 
-from components.example_gen.executor import CATALOG_SPLIT
+from shared import names
 
 CATALOG_KEY = 'catalog'
 
@@ -37,14 +37,21 @@ class Executor(trainer_executor.GenericExecutor):
                  output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]):
     fn_args = super()._GetFnArgs(input_dict, output_dict, exec_properties)
     fn_args.custom_config = {**(fn_args.custom_config or {}),
-                             'catalog_files': catalog_files(input_dict)}
+                             names.CATALOG_FILES: catalog_files(input_dict)}
     return fn_args
 
 
 def catalog_files(input_dict: Dict[str, List[types.Artifact]]) -> str:
-  """The file pattern of the catalog's examples among a component's inputs."""
+  """The file pattern of the catalog's examples among a component's inputs.
+
+  Args:
+    input_dict: a component's inputs, with the catalog's Examples at CATALOG_KEY.
+
+  Returns:
+    The pattern of every file of the catalog's split.
+  """
   catalog = artifact_utils.get_single_instance(input_dict[CATALOG_KEY])
-  return io_utils.all_files_pattern(artifact_utils.get_split_uri([catalog], CATALOG_SPLIT))
+  return io_utils.all_files_pattern(artifact_utils.get_split_uri([catalog], names.CATALOG_SPLIT))
 
 
 class CatalogTrainer(Trainer):
@@ -57,7 +64,17 @@ class CatalogTrainer(Trainer):
                catalog: types.BaseChannel, run_fn: str,
                custom_config: Optional[Dict[str, Any]] = None,
                hyperparameters: Optional[types.BaseChannel] = None):
-    """`hyperparameters`: a Tuner's best, which override custom_config's settings."""
+    """A CatalogTrainer.
+
+    Args:
+      examples: Transform's transformed examples (the train and eval splits).
+      transform_graph: Transform's graph, which the exported model serves behind.
+      catalog: ExampleGen's examples, whose catalog split is every candidate title.
+      run_fn: the dotted name of the user module's run_fn.
+      custom_config: what run_fn reads of the pipeline's settings (names.TRAINING, ...);
+        CATALOG_FILES is added at run time.
+      hyperparameters: a Tuner's best, which override custom_config's settings.
+    """
     spec = CatalogTrainerSpec(
         examples=examples, transform_graph=transform_graph, catalog=catalog, run_fn=run_fn,
         hyperparameters=hyperparameters,

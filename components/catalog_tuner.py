@@ -21,6 +21,10 @@ from tfx.utils import io_utils
 from components.catalog_trainer import CATALOG_KEY, catalog_files
 from shared import names
 
+# Properties of the tuner_results artifact: how many trials ran, and the best one's score.
+TRIALS_PROPERTY = 'trials'
+BEST_SCORE_PROPERTY = 'best_score'
+
 
 class CatalogTunerSpec(standard_component_specs.TunerSpec):
   INPUTS = {
@@ -34,9 +38,17 @@ class Executor(tuner_executor.Executor):
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+    """Runs TFX's search with the catalog's files in custom_config, and keeps every trial.
+
+    Args:
+      input_dict: TFX's Tuner inputs, and the catalog's Examples at CATALOG_KEY.
+      output_dict: best_hyperparameters and tuner_results, which also gets TRIALS_FILE and
+        the TRIALS_PROPERTY and BEST_SCORE_PROPERTY properties.
+      exec_properties: TFX's Tuner execution properties (tuner_fn, custom_config, ...).
+    """
     custom_config = json.loads(exec_properties.get(
         standard_component_specs.CUSTOM_CONFIG_KEY) or '{}')
-    custom_config['catalog_files'] = catalog_files(input_dict)
+    custom_config[names.CATALOG_FILES] = catalog_files(input_dict)
     exec_properties = {**exec_properties, standard_component_specs.CUSTOM_CONFIG_KEY:
                        json.dumps(custom_config, sort_keys=True)}
     tuner = tuner_executor.search(input_dict, exec_properties, self._get_tmp_dir())
@@ -50,9 +62,9 @@ class Executor(tuner_executor.Executor):
     io_utils.write_string_file(f'{results.uri}/{names.TRIALS_FILE}',
                                json.dumps(trials, indent=2))
     scores = [trial['score'] for trial in trials if trial['score'] is not None]
-    results.set_int_custom_property('trials', len(trials))
+    results.set_int_custom_property(TRIALS_PROPERTY, len(trials))
     if scores:
-      results.set_float_custom_property('best_score', max(scores))
+      results.set_float_custom_property(BEST_SCORE_PROPERTY, max(scores))
 
 
 def _metric(trial, name: str) -> Optional[float]:
@@ -70,6 +82,16 @@ class CatalogTuner(Tuner):
   def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel,
                catalog: types.BaseChannel, tuner_fn: str,
                custom_config: Optional[Dict[str, Any]] = None):
+    """A CatalogTuner.
+
+    Args:
+      examples: Transform's transformed examples; tuner_fn carves its validation from train.
+      transform_graph: Transform's graph.
+      catalog: ExampleGen's examples, whose catalog split is every candidate title.
+      tuner_fn: the dotted name of the user module's tuner_fn.
+      custom_config: what tuner_fn reads (names.TRAINING, names.TUNE_TRIALS, ...);
+        CATALOG_FILES is added at run time.
+    """
     spec = CatalogTunerSpec(
         examples=examples, transform_graph=transform_graph, catalog=catalog, tuner_fn=tuner_fn,
         # tuner_fn trains by epochs and carves its validation split from train.

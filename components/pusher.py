@@ -28,12 +28,23 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs as keys
 from tfx.utils import io_utils, proto_utils
 
-logger = logging.getLogger('movielens_tfx.pusher')
+from shared import names
+
+logger = logging.getLogger(f'{names.LOGGER}.pusher')
 FINGERPRINT_FILE = 'fingerprint.pb'
 
 
 def served_version(model_path: str, base_directory: str) -> Optional[str]:
-  """The version directory under base_directory that holds the same SavedModel, if any."""
+  """The version of a served model that is the same SavedModel as another.
+
+  Args:
+    model_path: the SavedModel's directory.
+    base_directory: the serving directory, one numbered directory a version.
+
+  Returns:
+    The newest version whose fingerprint.pb equals the model's, or None when none does (or
+    the model has no fingerprint).
+  """
   fingerprint = os.path.join(model_path, FINGERPRINT_FILE)
   if not fileio.exists(fingerprint) or not fileio.isdir(base_directory):
     return None
@@ -53,7 +64,14 @@ STAGING_PREFIX = '.staging-'
 
 
 def remove_staging_leftovers(base_directory: str) -> List[str]:
-  """Removes what killed pushes left in the serving directory; returns their paths."""
+  """Removes what killed pushes left in the serving directory.
+
+  Args:
+    base_directory: the serving directory.
+
+  Returns:
+    The paths of the staging directories removed.
+  """
   if not fileio.isdir(base_directory):
     return []
   leftovers = [os.path.join(base_directory, name.rstrip('/'))
@@ -64,9 +82,18 @@ def remove_staging_leftovers(base_directory: str) -> List[str]:
 
 
 class Executor(pusher_executor.Executor):
+  """TFX's Pusher executor, staging each push and recording a served model's version."""
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+    """Pushes a blessed model as a new version, unless the same model is already served.
+
+    Args:
+      input_dict: model and model_blessing, as TFX's Pusher takes them.
+      output_dict: pushed_model, whose properties (names.PUSHED, names.PUSHED_VERSION,
+        names.PUSHED_DESTINATION) say what was pushed, or the version already serving it.
+      exec_properties: TFX's Pusher execution properties (push_destination, ...).
+    """
     destination = proto_utils.json_to_proto(exec_properties[keys.PUSH_DESTINATION_KEY],
                                             pusher_pb2.PushDestination())
     base_directory = destination.filesystem.base_directory
@@ -91,8 +118,8 @@ class Executor(pusher_executor.Executor):
     super().Do(input_dict, output_dict, {
         **exec_properties, keys.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination)})
     pushed = artifact_utils.get_single_instance(output_dict[keys.PUSHED_MODEL_KEY])
-    if pushed.get_int_custom_property('pushed') == 1:
-      staged = pushed.get_string_custom_property('pushed_version')
+    if pushed.get_int_custom_property(names.PUSHED) == 1:
+      staged = pushed.get_string_custom_property(names.PUSHED_VERSION)
       version = staged
       while fileio.exists(os.path.join(base_directory, version)):  # two pushes in a second
         version = str(int(version) + 1)
@@ -111,9 +138,16 @@ class ServingPusher(Pusher):
 
   def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
                serving_dir: str, code_version: str = ''):
-    """`code_version`: a fingerprint of this code, so that editing it pushes again."""
+    """A ServingPusher.
+
+    Args:
+      model: the Trainer's model, whose serving SavedModel is pushed.
+      model_blessing: the Evaluator's blessing of it: only a blessed model is pushed.
+      serving_dir: where the versions are served from, `<serving_dir>/<version>/`.
+      code_version: a fingerprint of this code, so that editing it pushes again.
+    """
     super().__init__(model=model, model_blessing=model_blessing,
                      push_destination=pusher_pb2.PushDestination(
                          filesystem=pusher_pb2.PushDestination.Filesystem(
                              base_directory=serving_dir)),
-                     custom_config={'code_version': code_version})
+                     custom_config={names.CODE_VERSION: code_version})

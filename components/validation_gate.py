@@ -19,8 +19,16 @@ class DataAnomaliesError(RuntimeError):
 
 
 def split_anomalies(uri: str, split: str) -> List[Tuple[str, str, str]]:
-  """(feature, short description, description) of each anomaly ExampleValidator found in a
-  split; a dataset-level anomaly (the number of examples, say) has feature ''."""
+  """The anomalies ExampleValidator found in a split.
+
+  Args:
+    uri: the ExampleAnomalies artifact's directory.
+    split: the split's name.
+
+  Returns:
+    (feature, short description, description) of each anomaly; a dataset-level anomaly
+    (the number of examples, say) has feature ''.
+  """
   found = anomalies_util.load_anomalies_binary(
       os.path.join(uri, f'Split-{split}', ANOMALIES_FILE))
   rows = [(feature, info.short_description, info.description)
@@ -32,7 +40,14 @@ def split_anomalies(uri: str, split: str) -> List[Tuple[str, str, str]]:
 
 
 def describe_anomalies(artifact) -> List[str]:
-  """One line per anomaly of an ExampleAnomalies artifact: split, feature and description."""
+  """The anomalies of every split of an ExampleAnomalies artifact.
+
+  Args:
+    artifact: the ExampleAnomalies artifact.
+
+  Returns:
+    One line per anomaly: split, feature and description.
+  """
   return [f'{split} split{f", feature {feature}" if feature else ""}: {short}: {description}'
           for split in artifact_utils.decode_split_names(artifact.split_names)
           for feature, short, description in split_anomalies(artifact.uri, split)]
@@ -42,8 +57,15 @@ def describe_anomalies(artifact) -> List[str]:
 def ValidationGate(anomalies: tfx.dsl.components.InputArtifact[
     tfx.types.standard_artifacts.ExampleAnomalies],
                    code_version: tfx.dsl.components.Parameter[str] = '') -> None:
-  """Fails, naming every anomaly, unless ExampleValidator found none. `code_version`, a
-  fingerprint of this code, makes an edit of it check the anomalies again."""
+  """Fails, naming every anomaly, unless ExampleValidator found none.
+
+  Args:
+    anomalies: ExampleValidator's anomalies of every split.
+    code_version: a fingerprint of this code, so that an edit of it checks them again.
+
+  Raises:
+    DataAnomaliesError: listing every anomaly, when there is one.
+  """
   del code_version  # only part of the cache key
   found = describe_anomalies(anomalies)
   if found:

@@ -39,11 +39,18 @@ def test_a_good_first_model_is_blessed_and_pushed_as_a_numbered_version(gated_ru
   assert f'served as version {version}: {version_dir}' in run.stdout
   outputs = run.outputs()
   blessing = outputs['RetrievalEvaluator.blessing']
-  assert blessing.properties['blessed'] == 1
+  assert blessing.properties[names.BLESSED] == 1
   assert blessing.properties['current_model'] == outputs['CatalogTrainer.model'].uri
   assert isinstance(blessing.properties['current_model_id'], int)
   assert os.path.exists(os.path.join(blessing.uri, 'BLESSED'))
-  assert outputs['ServingPusher.pushed_model'].properties['pushed_version'] == version
+  assert outputs['ServingPusher.pushed_model'].properties[names.PUSHED_VERSION] == version
+  # The figures ML Metadata shows at a glance, under their stored names (SQLite keeps six
+  # significant digits of a float property).
+  quick_look = outputs['RetrievalEvaluator.evaluation'].properties
+  for name in ('model', 'popularity'):
+    assert quick_look[f'{name}_top_100'] == pytest.approx(report['top_k'][name][names.GATE_KEY],
+                                                          rel=1e-5)
+  assert quick_look[names.BLESSED] == 1
 
 
 def test_the_evaluation_of_the_exported_model_reproduces_the_trainers_validation(gated_runs):
@@ -62,7 +69,7 @@ def test_the_evaluation_of_the_exported_model_reproduces_the_trainers_validation
   assert report['num_candidates'] == 300 and report['num_eval_ratings'] == history['num_eval']
   for section in ('top_k', 'top_k_unseen'):
     for name in ('model', 'popularity', 'unknown_user'):
-      values = [report[section][name][k] for k in ('1', '5', '10', '50', '100')]
+      values = [report[section][name][k] for k in map(str, names.TOP_KS)]
       assert values == sorted(values) and 0 <= values[0] and values[-1] <= 1
   # Removing what a user has seen can only move the truth up the list.
   for name in ('model', 'popularity'):
@@ -100,7 +107,7 @@ def test_top_100_is_sliced_by_user_features_and_activity(gated_runs):
     rows = report['slices'][name]
     assert sum(row['count'] for row in rows) == report['num_eval_ratings']
     overall = sum(row['model'] * row['count'] for row in rows) / report['num_eval_ratings']
-    assert overall == pytest.approx(report['top_k']['model']['100'])
+    assert overall == pytest.approx(report['top_k']['model'][names.GATE_KEY])
     assert all(set(row) == {'value', 'count', 'model', 'model_unseen', 'popularity',
                             'popularity_unseen'} for row in rows)
   assert {row['value'] for row in report['slices']['user_gender']} == {'M', 'F'}
@@ -115,8 +122,8 @@ def test_a_model_failing_the_gate_pushes_nothing_and_the_served_version_stays(ga
   assert 'FAIL  top-100 accuracy' in run.stdout and '>= 1.0100 (absolute minimum' in run.stdout
   assert 'Nothing pushed' in run.stdout
   outputs = run.outputs()
-  assert outputs['ServingPusher.pushed_model'].properties['pushed'] == 0
-  assert outputs['RetrievalEvaluator.blessing'].properties['blessed'] == 0
+  assert outputs['ServingPusher.pushed_model'].properties[names.PUSHED] == 0
+  assert outputs['RetrievalEvaluator.blessing'].properties[names.BLESSED] == 0
   assert os.path.exists(os.path.join(outputs['RetrievalEvaluator.blessing'].uri, 'NOT_BLESSED'))
   assert gated_runs.versions_after[1] == gated_runs.versions_after[0]  # same files, same bytes
 
@@ -126,12 +133,12 @@ def test_a_better_model_is_compared_with_the_first_and_pushed_beside_it(gated_ru
   assert better['baseline_model']['uri'] == first['model']['uri']
   # The baseline is evaluated again on the same split: the first model's figure.
   assert better['top_k']['baseline_model'] == first['top_k']['model']
-  assert better['top_k']['model']['100'] > first['top_k']['model']['100']
+  assert better['top_k']['model'][names.GATE_KEY] > first['top_k']['model'][names.GATE_KEY]
   regression = better['gate']['checks'][2]
   assert regression['passed'] and regression['threshold'] == pytest.approx(
-      first['top_k']['model']['100'] - 0.01)
+      first['top_k']['model'][names.GATE_KEY] - 0.01)
   blessing = gated_runs.better.outputs()['RetrievalEvaluator.blessing'].properties
-  assert blessing['baseline_model'] == first['model']['uri'] and blessing['blessed'] == 1
+  assert blessing['baseline_model'] == first['model']['uri'] and blessing[names.BLESSED] == 1
   [version] = new_versions(gated_runs, 2)
   assert version > max(gated_runs.versions_after[0])
   # The earlier version is still there, untouched.
@@ -145,9 +152,10 @@ def test_a_worse_model_after_a_better_blessed_one_fails_the_regression_check(gat
   assert report['baseline_model']['uri'] == better['model']['uri']
   regression = next(c for c in report['gate']['checks'] if c['name'] == 'no_regression')
   # Under the default tolerance: the served model's score on this split, less 0.01.
-  assert regression['threshold'] == pytest.approx(report['top_k']['baseline_model']['100'] - 0.01)
+  assert regression['threshold'] == pytest.approx(
+      report['top_k']['baseline_model'][names.GATE_KEY] - 0.01)
   assert report['top_k']['baseline_model'] == better['top_k']['model']
-  assert regression['value'] == report['top_k']['model']['100'] < regression['threshold']
+  assert regression['value'] == report['top_k']['model'][names.GATE_KEY] < regression['threshold']
   assert gated_runs.versions_after[3] == gated_runs.versions_after[2]  # nothing pushed
 
 
@@ -158,10 +166,10 @@ def test_pushes_are_staged_then_renamed_and_a_killed_pushs_leftover_is_cleared(g
   assert f'{KILLED_PUSH}, left by a push that did not finish' in gated_runs.better.stdout
   assert all(name.isdigit() for name in gated_runs.versions_after[2])
   pushed = gated_runs.better.outputs()['ServingPusher.pushed_model'].properties
-  serving_dir = os.path.dirname(pushed['pushed_destination'])
+  serving_dir = os.path.dirname(pushed[names.PUSHED_DESTINATION])
   assert sorted(os.listdir(serving_dir)) == sorted(gated_runs.versions_after[3])
-  assert os.path.basename(pushed['pushed_destination']) == pushed['pushed_version']
-  assert os.path.exists(os.path.join(pushed['pushed_destination'], 'saved_model.pb'))
+  assert os.path.basename(pushed[names.PUSHED_DESTINATION]) == pushed[names.PUSHED_VERSION]
+  assert os.path.exists(os.path.join(pushed[names.PUSHED_DESTINATION], 'saved_model.pb'))
 
 
 def test_a_model_blessed_again_is_not_pushed_again(gated_runs, tmp_path):
@@ -176,13 +184,13 @@ def test_a_model_blessed_again_is_not_pushed_again(gated_runs, tmp_path):
   outputs = run.outputs()
   serving_dir = tmp_path / 'serving'
   shutil.copytree(os.path.dirname(outputs['ServingPusher.pushed_model'].properties[
-      'pushed_destination']), serving_dir)
+      names.PUSHED_DESTINATION]), serving_dir)
   before = {version.name: _digest(version) for version in serving_dir.iterdir()}
   model = standard_artifacts.Model()
   model.uri = outputs['CatalogTrainer.model'].uri
   blessing = standard_artifacts.ModelBlessing()
   blessing.uri = str(tmp_path / 'blessing')
-  blessing.set_int_custom_property('blessed', 1)
+  blessing.set_int_custom_property(names.BLESSED, 1)
   pushed = standard_artifacts.PushedModel()
   pushed.uri = str(tmp_path / 'pushed')
   from tfx.proto import pusher_pb2
@@ -192,7 +200,7 @@ def test_a_model_blessed_again_is_not_pushed_again(gated_runs, tmp_path):
   pusher.Executor().Do({'model': [model], 'model_blessing': [blessing]},
                        {'pushed_model': [pushed]},
                        {'push_destination': proto_utils.proto_to_json(destination)})
-  assert pushed.get_int_custom_property('pushed') == 1
-  served = outputs['ServingPusher.pushed_model'].properties['pushed_version']
-  assert pushed.get_string_custom_property('pushed_version') == served
+  assert pushed.get_int_custom_property(names.PUSHED) == 1
+  served = outputs['ServingPusher.pushed_model'].properties[names.PUSHED_VERSION]
+  assert pushed.get_string_custom_property(names.PUSHED_VERSION) == served
   assert {version.name: _digest(version) for version in serving_dir.iterdir()} == before

@@ -13,6 +13,7 @@ from tfx.types import standard_artifacts, standard_component_specs as keys
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.evaluator import executor
+from shared import names
 
 
 class RetrievalEvaluatorSpec(ComponentSpec):
@@ -21,7 +22,7 @@ class RetrievalEvaluatorSpec(ComponentSpec):
       executor.MIN_LIFT_KEY: ExecutionParameter(type=float),
       executor.MAX_REGRESSION_KEY: ExecutionParameter(type=float),
       # A fingerprint of the evaluation code: a change re-runs the evaluation (TFX caching).
-      'code_version': ExecutionParameter(type=str, optional=True),
+      names.CODE_VERSION: ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {
       keys.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -38,7 +39,7 @@ class RetrievalEvaluatorSpec(ComponentSpec):
 
 class RetrievalEvaluator(base_component.BaseComponent):
   """Evaluates `model` on the raw eval split of `examples` (typed by `schema`) and blesses it
-  if it passes."""
+  if it passes (ranking.py computes the figures, gate.py decides)."""
 
   SPEC_CLASS = RetrievalEvaluatorSpec
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
@@ -48,6 +49,18 @@ class RetrievalEvaluator(base_component.BaseComponent):
                min_top100: float, min_lift: float, max_regression: float,
                baseline_model: Optional[types.BaseChannel] = None,
                code_version: Optional[str] = None):
+    """A RetrievalEvaluator.
+
+    Args:
+      examples: ExampleGen's raw examples (the train and eval splits).
+      schema: SchemaGen's schema of them, which types the features read.
+      model: the Trainer's model; its serving SavedModel is what is evaluated.
+      min_top100: the absolute floor of top-100 accuracy (--min-top100; 0: none).
+      min_lift: how many times the most-popular list's top-100 the model must reach.
+      max_regression: how far below the baseline's top-100 the model may be.
+      baseline_model: the latest blessed model, evaluated on the same split; None: none yet.
+      code_version: a fingerprint of the evaluation's code, so that an edit re-runs it.
+    """
     super().__init__(spec=RetrievalEvaluatorSpec(
         examples=examples, schema=schema, model=model, baseline_model=baseline_model,
         min_top100=float(min_top100), min_lift=float(min_lift),

@@ -2,6 +2,8 @@
 and the HTML report all show evaluation.json through these (no TensorFlow imported)."""
 from typing import Dict, List, Tuple
 
+from shared import names
+
 ROW_NAMES = {'model': 'this model', 'popularity': 'most popular',
              'unknown_user': 'as unknown user', 'baseline_model': 'latest blessed model',
              'mean_user': 'as the mean user', 'model_with_features': 'this model, by features'}
@@ -25,10 +27,10 @@ def top_k_tables(evaluation: Dict) -> List[Table]:
 
 
 def slice_tables(evaluation: Dict) -> List[Table]:
-  """An evaluation's top-100 accuracy within each slice of each sliced feature."""
+  """An evaluation's top-GATE_K accuracy within each slice of each sliced feature."""
   header = ['value', 'ratings', 'model', 'most popular', 'model, seen removed',
             'most popular, seen removed']
-  return [(f'top-100 by {name}', header,
+  return [(f'top-{names.GATE_K} by {name}', header,
            [[r['value'], r['count'], r['model'], r['popularity'], r['model_unseen'],
              r['popularity_unseen']] for r in rows])
           for name, rows in evaluation['slices'].items()]
