@@ -27,7 +27,7 @@ from tfx.utils import io_utils, path_utils
 from components.evaluator import gate, tables
 from data import features as f
 from modules import metrics, serving
-from modules.training import read_examples
+from modules.inputs import read_examples
 from shared import names
 
 logger = logging.getLogger('movielens_tfx.evaluator')
