@@ -20,8 +20,6 @@ import time
 
 import common
 
-import numpy as np  # noqa: E402
-
 from modules import features, fitting, hparams, metrics  # noqa: E402
 from pipeline import configs  # noqa: E402
 from shared import names  # noqa: E402
