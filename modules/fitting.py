@@ -201,17 +201,18 @@ class TowerPair:
     config = self.config
     history = callbacks.EpochHistory()
     stopping = callbacks.EarlyStopping(config.patience) if config.patience else None
-    steps = [callbacks.ElapsedTime(),
-             callbacks.Validation(self.validate, config.validation_freq, config.epochs),
-             *([stopping] if stopping else []),
-             *([callbacks.Summaries(log_dir)] if log_dir else []),
-             history, callbacks.ProgressLog(config.epochs)]
+    # In this order: each reads what the ones before it added to the epoch's logs.
+    in_order = [callbacks.ElapsedTime(),
+                callbacks.Validation(self.validate, config.validation_freq, config.epochs),
+                *([stopping] if stopping else []),
+                *([callbacks.Summaries(log_dir)] if log_dir else []),
+                history, callbacks.ProgressLog(config.epochs)]
     steps_per_epoch = self.steps_per_epoch() if self.streamed else None  # endless stream
     device = training_device()
     logger.info('Training on %s', device if device != '/CPU:0' else 'the CPU (no GPU visible)')
     with tf.device(device):
       self.model.fit(self.dataset(), epochs=config.epochs, steps_per_epoch=steps_per_epoch,
-                     callbacks=steps, verbose=0)
+                     callbacks=in_order, verbose=0)
     kept = stopping.kept_epoch if stopping else history.entries[-1]['epoch']
     return PairFit(seed=config.seed, history=history.entries, kept_epoch=kept,
                    kept_top_k=next(entry['val_top_k'] for entry in history.entries
@@ -242,20 +243,19 @@ def fit(config: TrainingConfig, vocabularies: inputs.Vocabularies, train: inputs
     The FitResult: the towers to ship, each pair's history and the figures to report.
   """
   started = time.monotonic()
-  pairs, fits = [], []
+  fits = []
   for index in range(config.ensemble):
-    pairs.append(TowerPair(dataclasses.replace(config, seed=config.seed + index, ensemble=1),
-                           vocabularies, train, eval_))
-    if index == 0:
-      set_up_seconds = time.monotonic() - started
-      _log_start(config, pairs[0])
+    pair = TowerPair(dataclasses.replace(config, seed=config.seed + index, ensemble=1),
+                     vocabularies, train, eval_)
+    if index == 0:  # every pair has the same data: the first one's serves the report
+      first, set_up_seconds = pair, time.monotonic() - started
+      _log_start(config, first)
     pair_log_dir = log_dir
     if config.ensemble > 1:
       logger.info('Training pair %d of %d (seed %d)', index + 1, config.ensemble,
                   config.seed + index)
       pair_log_dir = log_dir and os.path.join(log_dir, f'pair-{index + 1}')
-    fits.append(pairs[-1].train(pair_log_dir))
-  first = pairs[0]
+    fits.append(pair.train(pair_log_dir))
   if len(fits) == 1:
     query_tower, candidate_tower = fits[0].query_tower, fits[0].candidate_tower
   else:
