@@ -21,12 +21,12 @@ def latest_training_inputs(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
   Run `make run` (or runner_local.py) first.
   """
   import tensorflow_transform as tft
-  from modules import hparams, trainer
+  from modules import hparams, inputs
   outputs = latest_outputs(output_dir, pipeline_name, 'Transform.transform_graph')
   tft_output = tft.TFTransformOutput(outputs['Transform.transform_graph'])
   examples = outputs['Transform.transformed_examples']
   catalog = outputs['MovieLensExampleGen.catalog']
-  return (tft_output,) + trainer.load_inputs(
+  return (tft_output,) + inputs.load_training_inputs(
       tft_output, [os.path.join(examples, 'Split-train', '*')],
       [os.path.join(examples, 'Split-eval', '*')], os.path.join(catalog, 'Split-catalog', '*'),
       hparams.preset(hparams.DEFAULT_PRESET, input_mode=input_mode))
@@ -51,7 +51,7 @@ def latest_raw_examples(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
   `of_run_with`: raw user_id, timestamp and movie_title arrays, as the tutorial's code
   reads them, and the features of `extra_spec` (a tf.io feature spec)."""
   import tensorflow as tf
-  from modules import trainer, training
+  from modules import inputs
   outputs = latest_outputs(output_dir, pipeline_name, of_run_with)
   spec = {'user_id': tf.io.FixedLenFeature([], tf.string),
           'timestamp': tf.io.FixedLenFeature([], tf.int64),
@@ -59,9 +59,9 @@ def latest_raw_examples(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
           **(extra_spec or {})}
 
   def read(split):
-    return training.read_examples(
+    return inputs.read_examples(
         [os.path.join(outputs['MovieLensExampleGen.examples'], f'Split-{split}', '*')], spec)
 
-  titles, _ = trainer.read_catalog(
+  titles, _ = inputs.read_catalog_titles_and_genres(
       os.path.join(outputs['MovieLensExampleGen.catalog'], 'Split-catalog', '*'))
   return read('train'), read('eval'), [title.encode() for title in titles]

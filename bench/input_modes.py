@@ -19,7 +19,7 @@ import os
 
 import common  # noqa: F401  (sets up paths and environment first)
 
-from modules import training  # noqa: E402
+from modules import fitting  # noqa: E402
 from quality_sweep import parse  # noqa: E402
 from scale import MemorySampler  # noqa: E402
 from training_speed import seconds_per_epoch  # noqa: E402
@@ -43,15 +43,15 @@ def main() -> None:
   for mode in args.modes.split(','):
     _, vocabularies, train, eval_ = common.latest_training_inputs(args.output_dir,
                                                                   input_mode=mode)
-    trainer = training.TwoTowerFit(parse(args.flags), vocabularies, train, eval_)
-    paths[mode] = functools.partial(trainer.model.fit, trainer.dataset(), epochs=1,
-                                    steps_per_epoch=args.steps or trainer.steps_per_epoch(),
+    pair = fitting.TowerPair(parse(args.flags), vocabularies, train, eval_)
+    paths[mode] = functools.partial(pair.model.fit, pair.dataset(), epochs=1,
+                                    steps_per_epoch=args.steps or pair.steps_per_epoch(),
                                     verbose=0)
-  ratings = args.steps * trainer.config.batch_size if args.steps else trainer.num_train
+  ratings = args.steps * pair.config.batch_size if args.steps else pair.num_train
   per_pass = seconds_per_epoch(paths, args.epochs)
   sampler.stop()
   unit = f'{args.steps} steps' if args.steps else 'epoch'
-  print(f'\nseconds per {unit} ({ratings:,} of {trainer.num_train:,} training ratings, flags '
+  print(f'\nseconds per {unit} ({ratings:,} of {pair.num_train:,} training ratings, flags '
         f'"{args.flags}"; median of {args.epochs} after a warm-up, the inputs taking turns); '
         f'peak memory of the process {sampler.peak() / 2**30:.2f} GiB')
   first = per_pass[next(iter(per_pass))]

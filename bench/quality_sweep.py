@@ -20,10 +20,9 @@ import time
 
 import common
 
-import numpy as np  # noqa: E402
-
-from modules import features as f, hparams, metrics, training  # noqa: E402
+from modules import features, fitting, hparams, metrics  # noqa: E402
 from pipeline import configs  # noqa: E402
+from shared import names  # noqa: E402
 
 
 def parse(flags: str) -> hparams.TrainingConfig:
@@ -51,17 +50,16 @@ def main() -> None:
       config = parse(flags)
       if seed is not None:
         config = dataclasses.replace(config, seed=seed)
-      trainer = training.make_fit(config, vocabularies, train, eval_)
       start = time.monotonic()
-      trainer.fit()
+      result = fitting.fit(config, vocabularies, train, eval_)
       seconds = time.monotonic() - start
-      curves = [[(e['epoch'], e['val_top_k']['100']) for e in pair.history if 'val_top_k' in e]
-                for pair in trainer.pairs]
+      curves = [[(e['epoch'], e['val_top_k'][names.GATE_KEY]) for e in pair.history
+                 if 'val_top_k' in e] for pair in result.pairs]
       # The kept towers' figure: the best validated epoch's, or the pairs side by side.
-      kept = (trainer.kept_epoch, trainer.kept_top_k()['100'])
+      kept = (result.kept_epoch, result.kept_top_k[names.GATE_KEY])
       bests.append(kept[1])
-      unseen = unseen_top100(trainer)
-      epochs = sum(len(pair.history) for pair in trainer.pairs)
+      unseen = unseen_top100(result, train, vocabularies.titles)
+      epochs = sum(len(pair.history) for pair in result.pairs)
       rows.append((flags, config.seed, curves[0][-1][1], kept, unseen, seconds / epochs))
       print(f'{flags} (seed {config.seed}): ' + '; '.join(
           ', '.join(f'{epoch}: {value:.4f}' for epoch, value in curve) for curve in curves)
@@ -70,7 +68,7 @@ def main() -> None:
     if len(bests) > 1:
       print(f'{flags}: best top-100 mean {statistics.mean(bests):.4f}, '
             f'{min(bests):.4f} to {max(bests):.4f} over seeds {args.seeds}', flush=True)
-  baseline = trainer.popularity_baseline()['100']
+  baseline = result.popularity_baseline_top_k[names.GATE_KEY]
   print('\n| configuration | seed | final top-100 | best (epoch) | seen removed | s/epoch |\n'
         '| --- | --- | --- | --- | --- | --- |')
   for flags, seed, final, (epoch, value), unseen, per_epoch in rows:
@@ -79,16 +77,18 @@ def main() -> None:
   print(f'| most popular (baseline) | | {baseline:.4f} | | | |')
 
 
-def unseen_top100(trainer) -> float:
+def unseen_top100(result: fitting.FitResult, train, titles) -> float:
   """Top-100 of the kept towers with each user's training titles removed (the Evaluator's
-  `top_k_unseen`, on the validation sample)."""
-  seen = metrics.seen_titles(trainer.train_inputs[f.USER_INDEX].reshape(-1),
-                              trainer.train_inputs[f.TITLE_INDEX].reshape(-1) - 1,
-                              trainer.eval_data[f.USER_INDEX].reshape(-1))
-  scores = metrics.embedding_scores(trainer.query_embeddings(trainer.eval_data),
-                                    trainer.candidate_embeddings())
-  ranks = metrics.ranks_of_truth(scores, trainer.eval_true_index, seen)
-  return metrics.top_k(ranks, (100,))['100']
+  `top_k_unseen`, on the validation sample); `train` in memory, `titles` the catalog's."""
+  validation = result.validation
+  seen = metrics.seen_titles(
+      train[features.USER_INDEX].reshape(-1),
+      fitting.catalog_index(result.pairs[0].candidate_tower, train[features.MOVIE_TITLE]),
+      validation.data[features.USER_INDEX].reshape(-1))
+  scores = metrics.embedding_scores(fitting.embed_queries(result.query_tower, validation.data),
+                                    fitting.embed_candidates(result.candidate_tower, titles))
+  ranks = metrics.ranks_of_truth(scores, validation.true_index, seen)
+  return metrics.top_k(ranks, (names.GATE_K,))[names.GATE_KEY]
 
 
 if __name__ == '__main__':

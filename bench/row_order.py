@@ -4,7 +4,7 @@ The in-memory training input gathers each batch's rows by row number, so each ep
 the row numbers in a new order. This measures the two ways of making it, each in its own
 process (so that the memory is its own): peak resident memory above the process's start,
 bytes per row, and seconds per pass over N rows in batches of 8,192, side by side.
-`modules/training.py` uses the permutation.
+`modules/inputs.py` uses the permutation.
 
     .venv/bin/python bench/row_order.py --rows 5000000
 """
@@ -24,13 +24,13 @@ def measure(rows: int, way: str, passes: int = 2) -> str:
   env.use_legacy_keras()
   import psutil
   import tensorflow as tf
-  from modules import training
+  from modules import inputs
   process = psutil.Process()
   start_rss = process.memory_info().rss
   if way == 'tf.data shuffle':
     dataset = tf.data.Dataset.range(rows).shuffle(rows, seed=1).batch(BATCH)
   else:
-    dataset = training.shuffled_row_numbers(rows, BATCH, seed=1)
+    dataset = inputs.shuffled_row_numbers(rows, BATCH, seed=1)
   peak, start = 0, time.monotonic()
   for _ in range(passes):
     for step, _ in enumerate(dataset):

@@ -24,19 +24,19 @@ PHASES = ('build', 'epoch 1', 'epoch 2', 'validation 1', 'validation 2')
 def measure(output_dir: str, converted: bool) -> dict:
   """One variant's phases, in this process (a fresh one: AutoGraph caches conversions)."""
   import tensorflow as tf
-  from modules import hparams, model as m, training
+  from modules import fitting, hparams, model
   if converted:  # what the code did before: AutoGraph rewrites the step and predict
-    for cls, name in ((m.TwoTowerModel, 'train_step'), (m.Tower, 'predict_step')):
+    for cls, name in ((model.TwoTowerModel, 'train_step'), (model.Tower, 'predict_step')):
       setattr(cls, name, getattr(cls, name).__wrapped__)
   _, vocabularies, train, eval_ = common.latest_training_inputs(output_dir)
   seconds = {}
   start = time.monotonic()
-  fit = training.TwoTowerFit(hparams.preset('large'), vocabularies, train, eval_)
-  dataset = fit.dataset()
+  pair = fitting.TowerPair(hparams.preset('large'), vocabularies, train, eval_)
+  dataset = pair.dataset()
   seconds['build'] = time.monotonic() - start
-  for phase, run in (('epoch 1', lambda: fit.model.fit(dataset, epochs=1, verbose=0)),
-                     ('epoch 2', lambda: fit.model.fit(dataset, epochs=1, verbose=0)),
-                     ('validation 1', fit.validate), ('validation 2', fit.validate)):
+  for phase, run in (('epoch 1', lambda: pair.model.fit(dataset, epochs=1, verbose=0)),
+                     ('epoch 2', lambda: pair.model.fit(dataset, epochs=1, verbose=0)),
+                     ('validation 1', pair.validate), ('validation 2', pair.validate)):
     start = time.monotonic()
     run()
     seconds[phase] = time.monotonic() - start

@@ -25,7 +25,8 @@ import common  # noqa: F401  (sets up paths and environment first)
 import tensorflow as tf  # noqa: E402
 
 import tutorial_model  # noqa: E402
-from modules import hparams, training  # noqa: E402
+from modules import fitting, hparams  # noqa: E402
+from shared import names  # noqa: E402
 
 TARGET = 0.287
 TUTORIAL_METRIC = 'val_factorized_top_k/top_100_categorical_accuracy'
@@ -66,12 +67,12 @@ class StopAtTarget(tf.keras.callbacks.Callback):
 
 def our_time_to_quality(vocabularies, train, eval_, max_epochs: int):
   config = hparams.preset('large', epochs=max_epochs, validation_freq=1)
-  trainer = training.TwoTowerFit(config, vocabularies, train, eval_)
-  dataset = trainer.dataset()
+  pair = fitting.TowerPair(config, vocabularies, train, eval_)
+  dataset = pair.dataset()
   start = time.monotonic()
   for epoch in range(1, max_epochs + 1):
-    trainer.model.fit(dataset, epochs=1, verbose=0)
-    value = trainer.validate()['100']
+    pair.model.fit(dataset, epochs=1, verbose=0)
+    value = pair.validate()[names.GATE_KEY]
     if value >= TARGET:
       return epoch, time.monotonic() - start, value
   return None
@@ -95,9 +96,9 @@ def main() -> None:
   cached_train, cached_test = tutorial_model.datasets(raw_train, raw_eval)
   paths = {'tutorial code (TFRS)': lambda: tutorial.fit(cached_train, epochs=1, verbose=0)}
   for name in ('tutorial', 'large'):
-    trainer = training.TwoTowerFit(hparams.preset(name), vocabularies, train, eval_)
+    pair = fitting.TowerPair(hparams.preset(name), vocabularies, train, eval_)
     paths[f'ours, {name} preset'] = functools.partial(
-        trainer.model.fit, trainer.dataset(), epochs=1, verbose=0)
+        pair.model.fit, pair.dataset(), epochs=1, verbose=0)
   per_epoch = seconds_per_epoch(paths, args.epochs)
 
   base = per_epoch['tutorial code (TFRS)']

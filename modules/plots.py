@@ -8,10 +8,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from tensorflow.io import gfile  # noqa: E402
 
+from shared import names  # noqa: E402
+
 
 def plot_validation_curves(histories: Dict[str, List[Dict]], baseline: Optional[float],
-                           path: str, k: str = '100') -> None:
-  """One line per named history (its validated epochs), the popularity baseline dashed."""
+                           path: str, k: str = names.GATE_KEY) -> None:
+  """Plots validation top-K against epoch as a PNG: one line per history (its validated
+  epochs), the popularity baseline dashed.
+
+  Args:
+    histories: {line label: history.json's per-epoch entries}.
+    baseline: the popularity baseline's top-K, or None.
+    path: the PNG to write.
+    k: the K plotted, as history.json keys it.
+  """
   figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
   for name, history in histories.items():
     points = [(e['epoch'], e['val_top_k'][k]) for e in history if 'val_top_k' in e]

@@ -5,9 +5,6 @@ training split less a validation share carved from it (a seeded sample of its ro
 scores the best validated top-100 over the whole catalog on that share; the eval split is
 left to the Evaluator. The search is KerasTuner's Bayesian optimisation, seeded; its best
 settings reach the Trainer through the Tuner's best_hyperparameters artifact.
-
-custom_config: 'training' (the settings a trial starts from), 'trials' (the budget),
-'validation_percent', 'catalog_files' (CatalogTuner adds it).
 """
 import dataclasses
 import logging
@@ -20,11 +17,11 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.tuner.component import TunerFnResult
 
-from modules import features as f
-from modules import hparams, trainer, training
+from modules import callbacks, features, fitting, hparams, inputs
+from shared import names
 
-logger = logging.getLogger('movielens_tfx.tuner')
-OBJECTIVE = 'val_top_100'
+logger = logging.getLogger(f'{names.LOGGER}.tuner')
+OBJECTIVE = callbacks.MONITOR  # a trial's best validated top-100
 DEFAULT_TRIALS = 10
 DEFAULT_VALIDATION_PERCENT = 10
 
@@ -42,7 +39,7 @@ def search_space(values: Dict = hparams.SEARCH_SPACE) -> keras_tuner.HyperParame
 
 def carve_validation(columns: Dict[str, np.ndarray], percent: int, seed: int):
   """(train, validation): a seeded `percent`% of the rows held out of training."""
-  rows = len(columns[f.MOVIE_TITLE])
+  rows = len(columns[features.MOVIE_TITLE])
   held = np.zeros(rows, bool)
   held[np.random.default_rng(seed).choice(rows, rows * percent // 100, replace=False)] = True
   return ({name: values[~held] for name, values in columns.items()},
@@ -50,10 +47,11 @@ def carve_validation(columns: Dict[str, np.ndarray], percent: int, seed: int):
 
 
 class RetrievalTuner(keras_tuner.BayesianOptimization):
-  """Trains TwoTowerFit for each trial's settings; the trial's score is its best validated
-  top-100 (early stopping keeps the best epoch, so `epochs` is a cap). A trial trains one
-  pair of towers (trials an ensemble's multiple of the time would leave a small budget
-  few); the Trainer then trains the configured ensemble with the best settings."""
+  """Trains one pair of towers (fitting.TowerPair) for each trial's settings; the trial's
+  score is its best validated top-100 (early stopping keeps the best epoch, so `epochs` is
+  a cap). A trial trains one pair (trials an ensemble's multiple of the time would leave a
+  small budget few); the Trainer then trains the configured ensemble with the best
+  settings."""
 
   def __init__(self, base: hparams.TrainingConfig, **kwargs):
     super().__init__(**kwargs)
@@ -63,31 +61,45 @@ class RetrievalTuner(keras_tuner.BayesianOptimization):
     config = hparams.with_tuned(self.base, trial.hyperparameters.values)
     tf.keras.backend.clear_session()
     started = time.monotonic()
-    fit = training.TwoTowerFit(config, vocabularies, train, validation)
-    history = fit.fit()
-    best = max((e for e in history if 'val_top_k' in e), key=lambda e: e['val_top_k']['100'])
+    history = fitting.TowerPair(config, vocabularies, train, validation).train().history
+    best = max((e for e in history if 'val_top_k' in e),
+               key=lambda e: e['val_top_k'][names.GATE_KEY])
     seconds = time.monotonic() - started
-    logger.info('Trial %s: validation top-100 %.4f (epoch %d) in %.0f s with %s',
-                trial.trial_id, best['val_top_k']['100'], best['epoch'], seconds,
-                trial.hyperparameters.values)
-    return {OBJECTIVE: best['val_top_k']['100'], 'seconds': seconds,
+    logger.info('Trial %s: validation top-%s %.4f (epoch %d) in %.0f s with %s',
+                trial.trial_id, names.GATE_KEY, best['val_top_k'][names.GATE_KEY],
+                best['epoch'], seconds, trial.hyperparameters.values)
+    return {OBJECTIVE: best['val_top_k'][names.GATE_KEY], 'seconds': seconds,
             'best_epoch': float(best['epoch'])}
 
 
 def tuner_fn(fn_args) -> TunerFnResult:
+  """Builds the Tuner's search: TFX Tuner's entry point.
+
+  Args:
+    fn_args: TFX's FnArgs: train_files (the transformed train split),
+      transform_graph_path, working_dir and custom_config: names.TRAINING (the settings a
+      trial starts from, as JSON), names.TUNE_TRIALS (the budget), 'validation_percent'
+      (the share of train held out to score trials) and names.CATALOG_FILES (added by
+      CatalogTuner).
+
+  Returns:
+    TunerFnResult: the RetrievalTuner, and the fit_kwargs its trials train on
+    (vocabularies, train and the carved validation share).
+  """
   custom_config = fn_args.custom_config or {}
-  base = hparams.TrainingConfig.from_json_dict(custom_config['training'])
+  base = hparams.TrainingConfig.from_json_dict(custom_config[names.TRAINING])
   # Trials hold their input in memory and validate on all of the carved share.
   base = dataclasses.replace(base, input_mode='memory', validation_sample=0)
   tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-  vocabularies = trainer.read_vocabularies(tft_output, custom_config['catalog_files'])
-  train = training.load_transformed(fn_args.train_files, tft_output.transformed_feature_spec())
+  vocabularies = inputs.read_vocabularies(tft_output, custom_config[names.CATALOG_FILES])
+  train = inputs.load_transformed(fn_args.train_files, tft_output.transformed_feature_spec())
   train, validation = carve_validation(
       train, int(custom_config.get('validation_percent', DEFAULT_VALIDATION_PERCENT)),
       base.seed)
   logger.info('Tuning on %s training ratings, validating on %s carved from them',
-              f'{len(train[f.MOVIE_TITLE]):,}', f'{len(validation[f.MOVIE_TITLE]):,}')
-  trials = int(custom_config.get('trials', DEFAULT_TRIALS))
+              f'{len(train[features.MOVIE_TITLE]):,}',
+              f'{len(validation[features.MOVIE_TITLE]):,}')
+  trials = int(custom_config.get(names.TUNE_TRIALS, DEFAULT_TRIALS))
   tuner = RetrievalTuner(
       base, hyperparameters=search_space(),
       objective=keras_tuner.Objective(OBJECTIVE, direction='max'),

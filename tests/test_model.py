@@ -1,4 +1,6 @@
 """The two-tower model on tiny inputs: shapes, the loss against TFRS', metrics by hand."""
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,6 +10,7 @@ from modules import features as f
 from modules import model as m
 from modules import hparams, metrics
 from modules.hparams import TrainingConfig
+from shared import names
 
 TITLES = ['Toy Story (1995)', 'Heat (1995)', "Schindler's List (1993)", '!!!']
 TOKENS = ['toy', 'story', '1995', 'heat', 'schindlers', 'list', '1993']
@@ -185,55 +188,40 @@ def test_catalog_softmax_scores_every_catalog_title_whatever_the_batch_holds():
 
 
 def test_the_training_input_is_in_memory_when_it_fits_the_budget_and_streamed_when_not():
-  from modules import training
+  from modules import inputs
   config = TrainingConfig(layer_sizes=[8], memory_budget_mb=100)
-  fits = 100 * 2**20 // training.BYTES_PER_EXAMPLE_IN_MEMORY
-  assert training.choose_input_mode(config, fits) == 'memory'
-  assert training.choose_input_mode(config, fits + 1) == 'stream'
-  assert training.choose_input_mode(TrainingConfig(layer_sizes=[8], input_mode='stream'),
-                                    10) == 'stream'
-  assert training.choose_input_mode(TrainingConfig(layer_sizes=[8], input_mode='memory',
-                                                   memory_budget_mb=1), 10**9) == 'memory'
+  fits = 100 * 2**20 // inputs.BYTES_PER_EXAMPLE_IN_MEMORY
+  assert inputs.choose_input_mode(config, fits) == 'memory'
+  assert inputs.choose_input_mode(config, fits + 1) == 'stream'
+  assert inputs.choose_input_mode(TrainingConfig(layer_sizes=[8], input_mode='stream'),
+                                  10) == 'stream'
+  assert inputs.choose_input_mode(TrainingConfig(layer_sizes=[8], input_mode='memory',
+                                                 memory_budget_mb=1), 10**9) == 'memory'
   # MovieLens 25M's 20 million training ratings fit the default budget.
-  assert training.choose_input_mode(TrainingConfig(layer_sizes=[8]), 20_000_000) == 'memory'
+  assert inputs.choose_input_mode(TrainingConfig(layer_sizes=[8]), 20_000_000) == 'memory'
 
 
 def test_validation_samples_a_fixed_seeded_subset_in_order():
-  from modules import training
+  from modules import inputs
   columns = {'a': np.arange(1000), 'b': np.arange(1000) * 2}
-  sample = training.sample_rows(columns, 100, seed=7)
+  sample = inputs.sample_rows(columns, 100, seed=7)
   assert len(sample['a']) == 100 and (np.diff(sample['a']) > 0).all()
   assert (sample['b'] == sample['a'] * 2).all()
-  assert (training.sample_rows(columns, 100, seed=7)['a'] == sample['a']).all()
-  assert training.sample_rows(columns, 0, seed=7) is columns
-  assert training.sample_rows(columns, 5000, seed=7) is columns
+  assert (inputs.sample_rows(columns, 100, seed=7)['a'] == sample['a']).all()
+  assert inputs.sample_rows(columns, 0, seed=7) is columns
+  assert inputs.sample_rows(columns, 5000, seed=7) is columns
 
 
 def test_the_trainer_runs_on_the_first_gpu_tensorflow_sees_and_else_on_the_cpu():
-  from modules import training
+  from modules import fitting
 
   class Device:  # what tf.config.list_logical_devices returns, by name
     def __init__(self, name):
       self.name = name
 
-  assert training.training_device([Device('/device:GPU:0'), Device('/device:GPU:1')]) == (
+  assert fitting.training_device([Device('/device:GPU:0'), Device('/device:GPU:1')]) == (
       '/device:GPU:0')
-  assert training.training_device([]) == '/CPU:0'
-
-
-class ScriptedTrainer:
-  """What Progress calls on a trainer, with validation figures given in advance."""
-
-  def __init__(self, figures, patience):
-    self.config = TrainingConfig(layer_sizes=[1], epochs=len(figures), validation_freq=1,
-                                 patience=patience)
-    self.figures = iter(figures)
-
-  def validate(self):
-    return {'100': next(self.figures)}
-
-  def write_summaries(self, epoch, entry):
-    pass
+  assert fitting.training_device([]) == '/CPU:0'
 
 
 class WeightsByEpoch(tf.keras.callbacks.Callback):
@@ -245,20 +233,45 @@ class WeightsByEpoch(tf.keras.callbacks.Callback):
     self.weights[epoch + 1] = self.model.get_weights()
 
 
-@pytest.mark.parametrize('patience, epochs_run, kept', [(1, 3, 2), (2, 4, 2), (0, 5, 5)])
+@pytest.mark.parametrize('figures, patience, epochs_run, kept', [
+    ([0.30, 0.50, 0.40, 0.45, 0.60], 1, 3, 2),  # epoch 2 is the best until epoch 5
+    ([0.30, 0.50, 0.40, 0.45, 0.60], 2, 4, 2),
+    ([0.30, 0.50, 0.40], 2, 3, 2),  # the last epoch ends training before patience runs out
+    ([0.30, 0.50, 0.40, 0.45, 0.60], 0, 5, None)])
 def test_early_stopping_stops_after_patience_and_keeps_the_best_epochs_weights(
-    patience, epochs_run, kept):
-  from modules import training
-  figures = [0.30, 0.50, 0.40, 0.45, 0.60]  # epoch 2 is the best until epoch 5
+    figures, patience, epochs_run, kept):
+  from modules import callbacks
+  scripted = iter(figures)
   model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
   model.compile(optimizer=tf.keras.optimizers.SGD(0.1), loss='mse')
-  progress, seen = training.Progress(ScriptedTrainer(figures, patience)), WeightsByEpoch()
+  seen, history = WeightsByEpoch(), callbacks.EpochHistory()
+  stopping = [callbacks.EarlyStopping(patience)] if patience else []
   model.fit(np.random.default_rng(0).normal(size=(64, 3)), np.ones(64), epochs=len(figures),
-            verbose=0, callbacks=[seen, progress])
-  assert len(progress.history) == epochs_run
-  assert progress.best_epoch == (kept if patience else None)
-  for now, then in zip(model.get_weights(), seen.weights[kept]):
+            verbose=0, callbacks=[seen, callbacks.ElapsedTime(),
+                                  callbacks.Validation(lambda: {'100': next(scripted)}, 1,
+                                                       len(figures)),
+                                  *stopping, history])
+  assert len(history.entries) == epochs_run
+  assert [entry['val_top_k']['100'] for entry in history.entries] == figures[:epochs_run]
+  if stopping:
+    assert stopping[0].kept_epoch == kept
+  for now, then in zip(model.get_weights(), seen.weights[kept or epochs_run]):
     np.testing.assert_array_equal(now, then)
+
+
+def test_validation_runs_every_validation_freq_epochs_and_after_the_last():
+  from modules import callbacks
+  model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+  model.compile(optimizer=tf.keras.optimizers.SGD(0.1), loss='mse')
+  history = callbacks.EpochHistory()
+  model.fit(np.ones((8, 3)), np.ones(8), epochs=5, verbose=0,
+            callbacks=[callbacks.ElapsedTime(),
+                       callbacks.Validation(lambda: {'1': 0.1, '100': 0.5}, 2, 5), history])
+  assert [entry['epoch'] for entry in history.entries] == [1, 2, 3, 4, 5]
+  assert [entry['epoch'] for entry in history.entries if 'val_top_k' in entry] == [2, 4, 5]
+  assert history.entries[1]['val_top_k'] == {'1': 0.1, '100': 0.5}
+  seconds = [entry['seconds'] for entry in history.entries]
+  assert seconds == sorted(seconds) and seconds[0] > 0
 
 
 def test_auto_softmax_is_exact_up_to_its_catalog_size_and_in_batch_beyond(monkeypatch):
@@ -275,10 +288,10 @@ def test_auto_softmax_is_exact_up_to_its_catalog_size_and_in_batch_beyond(monkey
 
 
 def test_the_in_memory_input_visits_every_row_once_an_epoch_in_a_new_seeded_order():
-  from modules import training
+  from modules import inputs
 
   def epochs(seed, count=3):
-    dataset = training.shuffled_row_numbers(1000, 64, seed)
+    dataset = inputs.shuffled_row_numbers(1000, 64, seed)
     return [np.concatenate(list(dataset.as_numpy_iterator())) for _ in range(count)]
 
   first, second, third = epochs(seed=7)
@@ -287,14 +300,14 @@ def test_the_in_memory_input_visits_every_row_once_an_epoch_in_a_new_seeded_orde
   assert not (first == second).all() and not (second == third).all()
   assert all((a == b).all() for a, b in zip(epochs(seed=7), (first, second, third)))
   assert not (epochs(seed=8, count=1)[0] == first).all()
-  assert training.shuffled_row_numbers(1000, 64, 7).cardinality() == 16  # Keras needs it
+  assert inputs.shuffled_row_numbers(1000, 64, 7).cardinality() == 16  # Keras needs it
 
 
 def test_the_cosine_schedule_falls_from_the_learning_rate_to_zero_over_the_epochs():
-  from modules import training
+  from modules import fitting
   config = TrainingConfig(layer_sizes=[8], epochs=4, learning_rate=0.01)
-  assert training.learning_rate(config, steps_per_epoch=25) == 0.01
-  schedule = training.learning_rate(
+  assert fitting.learning_rate(config, steps_per_epoch=25) == 0.01
+  schedule = fitting.learning_rate(
       TrainingConfig(layer_sizes=[8], epochs=4, learning_rate=0.01,
                      learning_rate_schedule='cosine'), steps_per_epoch=25)
   assert [round(float(schedule(step)), 6) for step in (0, 50, 100)] == [0.01, 0.005, 0.0]
@@ -302,7 +315,7 @@ def test_the_cosine_schedule_falls_from_the_learning_rate_to_zero_over_the_epoch
 
 def tiny_training_inputs(num_ratings=600, num_users=30, seed=0):
   """Vocabularies, training and eval columns of the model's features, random but fixed."""
-  from modules import training
+  from modules import inputs
   rng = np.random.default_rng(seed)
 
   def columns(n):
@@ -312,36 +325,40 @@ def tiny_training_inputs(num_ratings=600, num_users=30, seed=0):
             f.MOVIE_TITLE: np.array(TITLES, dtype=object)[rng.integers(0, len(TITLES), n)]
             .astype(bytes)}
 
-  vocabularies = training.Vocabularies(num_users=num_users + 1, num_timestamp_buckets=12,
-                                       titles=TITLES, title_tokens=TOKENS)
+  vocabularies = inputs.Vocabularies(num_users=num_users + 1, num_timestamp_buckets=12,
+                                     titles=TITLES, title_tokens=TOKENS)
   return vocabularies, columns(num_ratings), columns(num_ratings // 4)
 
 
 def test_an_ensemble_trains_each_seeds_pair_as_alone_and_serves_the_sum_of_their_scores():
-  from modules import training
+  from modules import fitting
   vocabularies, train, eval_ = tiny_training_inputs()
   config = TrainingConfig(layer_sizes=[16, 8], epochs=2, validation_freq=1, batch_size=64,
                           optimizer='adam', learning_rate=0.01, seed=3, ensemble=2)
-  ensemble = training.make_fit(config, vocabularies, train, eval_)
-  assert isinstance(ensemble, training.EnsembleFit)
-  ensemble.fit()
-  assert [pair.config.seed for pair in ensemble.pairs] == [3, 4]
+  ensemble = fitting.fit(config, vocabularies, train, eval_)
+  assert [pair.seed for pair in ensemble.pairs] == [3, 4]
+  assert isinstance(ensemble.query_tower, m.SideBySide)
   # Each pair is the one its seed trains alone.
-  alone = training.make_fit(TrainingConfig(**{**config.to_json_dict(), 'ensemble': 1,
-                                              'top_ks': config.top_ks}),
-                            vocabularies, train, eval_)
-  assert isinstance(alone, training.TwoTowerFit)
-  alone.fit()
-  np.testing.assert_allclose(ensemble.pairs[0].query_embeddings(eval_),
-                             alone.query_embeddings(eval_), rtol=1e-5, atol=1e-6)
-  assert not np.allclose(ensemble.pairs[0].candidate_embeddings(),
-                         ensemble.pairs[1].candidate_embeddings())
+  alone = fitting.fit(dataclasses.replace(config, ensemble=1), vocabularies, train, eval_)
+  assert len(alone.pairs) == 1 and alone.query_tower is alone.pairs[0].query_tower
+  untimed = [[{key: value for key, value in entry.items() if key != 'seconds'}
+              for entry in fit.pairs[0].history] for fit in (alone, ensemble)]
+  assert untimed[0] == untimed[1]
+  queries, candidates = fitting.embed_queries, fitting.embed_candidates
+  np.testing.assert_allclose(queries(ensemble.pairs[0].query_tower, eval_),
+                             queries(alone.query_tower, eval_), rtol=1e-5, atol=1e-6)
+  assert not np.allclose(candidates(ensemble.pairs[0].candidate_tower, TITLES),
+                         candidates(ensemble.pairs[1].candidate_tower, TITLES))
   # Side by side: the score of a query and a title is the sum of the pairs' scores.
-  together = ensemble.query_embeddings(eval_) @ ensemble.candidate_embeddings().T
-  summed = sum(pair.query_embeddings(eval_) @ pair.candidate_embeddings().T
+  together = queries(ensemble.query_tower, eval_) @ candidates(ensemble.candidate_tower,
+                                                               TITLES).T
+  summed = sum(queries(pair.query_tower, eval_) @ candidates(pair.candidate_tower, TITLES).T
                for pair in ensemble.pairs)
   np.testing.assert_allclose(together, summed, rtol=1e-4, atol=1e-5)
-  ranks = metrics.ranks_of_truth(lambda rows: summed[rows], ensemble.eval_true_index)
-  assert ensemble.kept_top_k() == metrics.top_k(ranks, config.top_ks)
+  ranks = metrics.ranks_of_truth(lambda rows: summed[rows], ensemble.validation.true_index)
+  assert ensemble.kept_top_k == metrics.top_k(ranks, names.TOP_KS)
+  # The kept epoch and figures are the first pair's; a pair alone keeps its own.
+  assert ensemble.history == ensemble.pairs[0].history and ensemble.kept_epoch == 2
+  assert alone.kept_top_k == alone.pairs[0].history[-1]['val_top_k']
   with pytest.raises(ValueError, match='ensemble must be at least 1'):
     TrainingConfig(layer_sizes=[8], ensemble=0)

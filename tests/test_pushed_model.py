@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from modules import serving, trainer
+from modules import serving
+from shared import names
 
 
 @pytest.fixture(scope='module')
@@ -26,7 +27,7 @@ def model(pushed):
 
 def export_check(run):
   with open(os.path.join(run.outputs()['CatalogTrainer.model_run'].uri,
-                         trainer.EXPORT_CHECK_FILE)) as file:
+                         names.EXPORT_CHECK_FILE)) as file:
     return json.load(file)
 
 
@@ -109,7 +110,7 @@ def test_the_candidate_tower_beside_it_embeds_the_catalog_as_exported(pushed):
   directory, run = pushed
   titles, embeddings = serving.read_catalog(directory)
   tower = tf.keras.models.load_model(os.path.join(run.outputs()['CatalogTrainer.model'].uri,
-                                                  trainer.CANDIDATE_TOWER_DIR))
+                                                  names.CANDIDATE_TOWER_DIR))
   np.testing.assert_allclose(tower(tf.constant(titles)).numpy(), embeddings, atol=1e-5)
 
 

@@ -10,7 +10,7 @@ from shared import names
 from tests import synthetic
 from tests.pipeline_run import run_pipeline
 
-KS = ('1', '5', '10', '50', '100')
+KS = tuple(str(k) for k in names.TOP_KS)
 HOLDOUT_PERCENT = 20
 
 
@@ -143,14 +143,14 @@ def test_the_served_model_and_the_candidate_tower_are_saved(run):
   assert titles == sorted(m.title for m in release.movies)
   assert embeddings.shape == (300, 3 * 16)  # the preset's three pairs side by side
   assert os.path.exists(os.path.join(model, 'Format-Serving', 'saved_model.pb'))
-  assert os.path.isdir(os.path.join(model, trainer.CANDIDATE_TOWER_DIR))
+  assert os.path.isdir(os.path.join(model, names.CANDIDATE_TOWER_DIR))
 
 
 def test_the_saved_model_was_checked_against_the_trained_one(run):
   result, _ = run
   assert 'Saved model checked against the trained one on 40 probe queries' in result.stdout
   with open(os.path.join(result.outputs()['CatalogTrainer.model_run'].uri,
-                         trainer.EXPORT_CHECK_FILE)) as file:
+                         names.EXPORT_CHECK_FILE)) as file:
     check = json.load(file)
   assert len(check['user_id']) == len(check['embedding']) == len(check['top_titles']) == 40
   assert {len(titles) for titles in check['top_titles']} == {10}

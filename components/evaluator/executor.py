@@ -19,7 +19,7 @@ from tfx.types import artifact_utils, standard_component_specs as keys
 from tfx.utils import io_utils, path_utils
 
 from components.evaluator import ranking
-from modules.training import read_examples
+from modules.inputs import read_examples
 from shared import names
 
 logger = logging.getLogger(f'{names.LOGGER}.evaluator')
