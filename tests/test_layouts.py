@@ -79,6 +79,32 @@ def test_recbole_rebuilds_grouplens_titles():
           'Land Before Time III: The Time of the Great Giving (1995) (V)')
 
 
+@pytest.mark.parametrize('table, line', [
+    (layouts.GROUPLENS_100K.ratings, '196\t242\t3\t881250949'),
+    (layouts.GROUPLENS_100K.movies,
+     '|'.join(['1', 'Toy Story (1995)', '', '', ''] + list('0001110000000000000'))),
+    (layouts.GROUPLENS_100K.users, '2|53|F|other|94043'),
+    (layouts.RECBOLE_100K.ratings, '196\t242\t3\t881250949'),
+    (layouts.RECBOLE_100K.movies, "1\tToy Story\t1995\tAnimation Children's Comedy"),
+    (layouts.RECBOLE_100K.movies, '267\tunkonwn\tunkonwn\tunknown'),
+    (layouts.RECBOLE_100K.movies, '1412\tLand Before Time III (1995)\tV\tAnimation'),
+    (layouts.RECBOLE_100K.users, '1\t24\tM\ttechnician\t85711'),
+    (layouts.GROUPLENS_1M.ratings, '1::1193::5::978300760'),
+    (layouts.GROUPLENS_1M.movies, "1::Toy Story (1995)::Animation|Children's|Comedy"),
+    (layouts.GROUPLENS_1M.users, '2::M::56::16::70072'),
+    (layouts.GROUPLENS_CSV.ratings, '1,296,5.0,1147880044'),
+    (layouts.GROUPLENS_CSV.ratings, '1,306,3.5,1147868817'),
+    (layouts.GROUPLENS_CSV.movies, '11,"American President, The (1995)",Comedy|Drama|Romance'),
+    (layouts.GROUPLENS_CSV.movies, '1,Toy Story (1995),Adventure|Animation|Children'),
+])
+def test_a_record_is_written_as_the_line_it_was_read_from(table, line, tmp_path):
+  """One definition reads and writes: a line read and written again is the same line."""
+  path = tmp_path / table.file_name
+  layouts.write_table(str(path), table, [layouts.parse_line(table, line)])
+  header = [table.header] if table.header else []
+  assert path.read_bytes() == '\n'.join(header + [line, '']).encode(table.encoding)
+
+
 @pytest.mark.parametrize('table, line, message', [
     (layouts.GROUPLENS_100K.ratings, '1\t2\t3', 'expected 4 tab-separated fields'),
     (layouts.GROUPLENS_100K.ratings, 'x\t2\t3\t881250949', "user id 'x' is not a number"),
