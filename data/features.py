@@ -13,7 +13,7 @@ The names and encodings are TensorFlow Datasets' (TFRS users know them from
 A leaf of the data layer: no TensorFlow, so the readers and the fetcher stay light.
 """
 import dataclasses
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple, Union
 
 # Rating features.
 USER_ID = 'user_id'
@@ -110,6 +110,9 @@ class Titles:
   token_vocabulary: str  # the titles' words, the most frequent first
 
 
+Rule = Union[Vocabulary, Timeline, Titles]
+
+
 @dataclasses.dataclass(frozen=True)
 class Feature:
   """One feature of the examples ExampleGen writes.
@@ -135,7 +138,7 @@ class Feature:
   source: str
   varlen: bool = False
   tower: Optional[str] = None
-  rule: object = None
+  rule: Optional[Rule] = None
   unknown: object = None
   slice_labels: Optional[Mapping[int, str]] = None
 
@@ -182,11 +185,6 @@ OPTIONAL_QUERY_FEATURES = tuple(feature for feature in FEATURES
                                 if feature.tower == QUERY and feature.optional)
 # The features the Evaluator slices top-K by (when a release has them).
 SLICED = tuple(feature for feature in FEATURES if feature.slice_labels is not None)
-
-
-def of_source(source: str) -> Tuple[Feature, ...]:
-  """The features that a release's file of `source` (RATING, MOVIE or USER) gives."""
-  return tuple(feature for feature in FEATURES if feature.source == source)
 
 
 def slice_label(feature: Feature, value) -> str:

@@ -64,6 +64,17 @@ def test_age_buckets_follow_movielens_1m(age, bucket):
   assert features.bucketize_age(age) == bucket
 
 
+@pytest.mark.parametrize('name, value, label', [
+    (features.USER_GENDER, 1, 'M'), (features.USER_GENDER, 0, 'F'),
+    (features.BUCKETIZED_USER_AGE, 18.0, '18-24'), (features.BUCKETIZED_USER_AGE, 56.0, '56+'),
+    (features.BUCKETIZED_USER_AGE, 19.0, '19.0'),  # not an age group: shown as it is
+    (features.USER_OCCUPATION_TEXT, b'writer', 'writer')])
+def test_the_registry_labels_the_evaluators_slices(name, value, label):
+  assert [feature.name for feature in features.SLICED] == [
+      features.BUCKETIZED_USER_AGE, features.USER_GENDER, features.USER_OCCUPATION_TEXT]
+  assert features.slice_label(features.BY_NAME[name], value) == label
+
+
 def test_recbole_rebuilds_grouplens_titles():
   movies = layouts.RECBOLE_100K.movies
   assert layouts.parse_line(movies, '1\tToy Story\t1995\tAnimation Children\'s Comedy') == {
