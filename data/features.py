@@ -205,10 +205,24 @@ def slice_label(feature: Feature, value) -> str:
 
 
 def genre_id(name: str) -> int:
-  """TFDS' id of a genre as spelled in any MovieLens file; KeyError for an unknown genre."""
+  """TFDS' id of a genre.
+
+  Args:
+    name: the genre as any MovieLens file spells it ("Children's", 'Children').
+
+  Returns:
+    Its index in GENRES; KeyError for a genre that is not one.
+  """
   return GENRE_IDS[GENRE_ALIASES.get(name, name)]
 
 
 def bucketize_age(age: float) -> float:
-  """The lower bound of the MovieLens 1M age group that `age` falls in."""
+  """The MovieLens 1M age group of an age, as TFDS' bucketized_user_age.
+
+  Args:
+    age: an age in years.
+
+  Returns:
+    The lower bound of its group in AGE_GROUPS (1 for an age below 18).
+  """
   return float(max(bound for bound in AGE_BUCKETS if bound <= max(age, 1)))

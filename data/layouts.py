@@ -352,9 +352,15 @@ LAYOUTS = {layout.name: layout
 
 
 def detect_layout(directory: str, file_names: Iterable[str], name: str = 'auto') -> Layout:
-  """The layout of a directory holding `file_names`, or LayoutError saying what is missing.
+  """The layout of a directory's files.
 
-  `name` forces a layout ('auto' detects it from the ratings file present).
+  Args:
+    directory: the directory, as named in error messages.
+    file_names: the names of the files it holds.
+    name: a layout of LAYOUTS to insist on, or 'auto' to detect it from the ratings file.
+
+  Returns:
+    The layout; LayoutError saying what is missing or ambiguous when there is none.
   """
   present = set(file_names)
   if name != 'auto':
@@ -390,10 +396,16 @@ def _fields(table: Table, text: str) -> List[str]:
 
 
 def parse_line(table: Table, text: str, first_line: bool = False) -> Optional[Record]:
-  """The record of one line of `table`, or None for its header (the file's first line).
+  """The record of one line of a table.
 
-  Raises RowError for a line that cannot be read, including a wrong header, which is how a
-  file in another layout is recognised.
+  Args:
+    table: the table of a layout.
+    text: the line, decoded, without its line ending.
+    first_line: whether it is the file's first line (a header, for a table with one).
+
+  Returns:
+    The record, or None for the header. Raises RowError for a line that cannot be read,
+    including a wrong header, which is how a file in another layout is recognised.
   """
   if table.header is not None and first_line:
     if text != table.header:
@@ -404,7 +416,16 @@ def parse_line(table: Table, text: str, first_line: bool = False) -> Optional[Re
 
 
 def parse_raw_line(table: Table, raw: bytes, first_line: bool = False) -> Optional[Record]:
-  """`parse_line` of an undecoded line, as read from the file with its line ending."""
+  """`parse_line` of an undecoded line, as read from the file with its line ending.
+
+  Args:
+    table: the table of a layout.
+    raw: the line's bytes, in the table's encoding.
+    first_line: whether it is the file's first line.
+
+  Returns:
+    The record, or None for the header; RowError for a line that cannot be read.
+  """
   try:
     text = raw.decode(table.encoding)
   except UnicodeDecodeError as error:
@@ -414,8 +435,16 @@ def parse_raw_line(table: Table, raw: bytes, first_line: bool = False) -> Option
 
 def iterate_table(path: str, table: Table
                   ) -> Iterator[Tuple[int, Optional[Record], Optional[str]]]:
-  """(line number, record, None) for each line of a local file, (line number, None, reason)
-  for a bad one; the header is skipped."""
+  """Each line of a local file of a table, read; the header is skipped.
+
+  Args:
+    path: the file.
+    table: its table.
+
+  Returns:
+    An iterator of (line number, record, None) for a line read and (line number, None,
+    reason) for a bad one.
+  """
   with open(path, 'rb') as lines:
     for number, raw in enumerate(lines, start=1):
       try:
@@ -428,7 +457,15 @@ def iterate_table(path: str, table: Table
 
 
 def read_table(path: str, table: Table) -> Tuple[List[Record], List[Tuple[int, str]]]:
-  """All records of a local file and its bad lines as (line number, reason)."""
+  """All records of a local file of a table.
+
+  Args:
+    path: the file.
+    table: its table.
+
+  Returns:
+    (its records, its bad lines as (line number, reason)).
+  """
   records, bad = [], []
   for number, record, reason in iterate_table(path, table):
     if reason is None:
@@ -439,7 +476,14 @@ def read_table(path: str, table: Table) -> Tuple[List[Record], List[Tuple[int, s
 
 
 def list_files(directory: str) -> List[str]:
-  """The names of the regular files in a local directory, or LayoutError if there is none."""
+  """The names of the regular files in a local directory.
+
+  Args:
+    directory: the directory.
+
+  Returns:
+    The names, sorted; LayoutError when `directory` is not a directory.
+  """
   if not os.path.isdir(directory):
     raise LayoutError(f'{directory} is not a directory')
   return sorted(name for name in os.listdir(directory)

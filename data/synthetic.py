@@ -210,6 +210,14 @@ def write(spec: Spec, dest: str, say=print) -> Dict[str, object]:
 
 
 def main(argv=None) -> int:
+  """The command line (`python -m data.synthetic`, its --help says the flags).
+
+  Args:
+    argv: the arguments; None reads sys.argv.
+
+  Returns:
+    The exit status: 0, or 1 for a release that cannot be drawn.
+  """
   parser = argparse.ArgumentParser(
       prog='python -m data.synthetic', description=__doc__.split('\n')[0],
       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split('\n', 2)[2])

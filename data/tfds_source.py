@@ -33,7 +33,15 @@ def _version(path: str):
 
 
 def find_prepared(data_dir: str, config: str) -> Optional[str]:
-  """The newest prepared version of movielens/<config> under a TFDS data directory."""
+  """The newest prepared version of movielens/<config> under a TFDS data directory.
+
+  Args:
+    data_dir: a TFDS data directory.
+    config: a MovieLens config of TFDS, e.g. '100k-ratings'.
+
+  Returns:
+    The version's directory, or None when TFDS has not prepared the config there.
+  """
   found = [os.path.dirname(info) for info in
            glob.glob(os.path.join(data_dir, 'movielens', config, '*', 'dataset_info.json'))]
   return max(found, key=_version) if found else None

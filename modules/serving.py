@@ -47,7 +47,15 @@ USER_FEATURE_SPECS = {feature.name: (features.dtype(feature), feature.unknown)
 
 
 class QueryModel(tf.Module):
-  """Raw query features in; embeddings, or the best catalog titles, out."""
+  """Raw query features in; embeddings, or the best catalog titles, out.
+
+  Args:
+    tft_output: Transform's output, whose graph turns the raw features into the tower's.
+    query_tower: the trained query tower.
+    titles: the catalog's titles.
+    candidate_embeddings: their embeddings, row for row.
+    k: how many titles the retrieve signatures return (at most the catalog's size).
+  """
 
   def __init__(self, tft_output: tft.TFTransformOutput, query_tower: tf.keras.Model,
                titles: Sequence[str], candidate_embeddings: np.ndarray, k: int = DEFAULT_K):
@@ -156,7 +164,13 @@ def _named(specs: Sequence[tf.TensorSpec], values: Sequence[tf.Tensor]
 
 
 def export(directory: str, model: QueryModel) -> None:
-  """Saves the model with its signatures, and the catalog's titles and embeddings."""
+  """Saves the served model with its signatures, and the catalog's titles and embeddings.
+
+  Args:
+    directory: the SavedModel's directory (the Trainer's Format-Serving).
+    model: the model to save; it has the user features' signatures when the release has
+      user features.
+  """
   names = SIGNATURES + (FEATURE_SIGNATURES if model.user_features else ())
   tf.saved_model.save(model, directory, signatures={
       name: getattr(model, name) for name in names})
@@ -169,7 +183,14 @@ def export(directory: str, model: QueryModel) -> None:
 
 
 def read_catalog(directory: str):
-  """The titles and embeddings exported beside a served model."""
+  """The catalog exported beside a served model.
+
+  Args:
+    directory: the served model's directory.
+
+  Returns:
+    (the titles, their embeddings as a [titles, dimensions] array), row for row.
+  """
   extra = os.path.join(directory, EXTRA_DIR)
   with tf.io.gfile.GFile(os.path.join(extra, TITLES_FILE)) as file:
     titles = json.load(file)
