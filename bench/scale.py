@@ -89,7 +89,7 @@ class MemorySampler(threading.Thread):
 def release_dir(work_dir: str, ratings: int, layout: str) -> str:
   """A synthetic release of `ratings` in `layout`, written once into work_dir."""
   directory = os.path.join(work_dir, f'synthetic-{layout}-{ratings}')
-  manifest = os.path.join(directory, synthetic.SOURCE_MANIFEST)
+  manifest = os.path.join(directory, names.SOURCE_MANIFEST)
   if not os.path.exists(manifest):
     synthetic.write(synthetic.Spec(ratings=ratings, layout=LAYOUTS[layout]), directory)
   return directory

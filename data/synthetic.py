@@ -21,22 +21,20 @@ import json
 import os
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Dict, Iterator
 
 import numpy as np
 
+from data import features, layouts
 from data.fetch import sha256_file
+from shared import names
 
-LAYOUTS = ('grouplens-1m', 'grouplens-csv')
-# Genre names as the 1M and CSV files spell them.
-GENRES = ('Action', 'Adventure', 'Animation', "Children's", 'Comedy', 'Crime', 'Documentary',
-          'Drama', 'Fantasy', 'Film-Noir', 'Horror', 'Musical', 'Mystery', 'Romance',
-          'Sci-Fi', 'Thriller', 'War', 'Western')
-AGE_GROUPS = (1, 18, 25, 35, 45, 50, 56)
+LAYOUTS = (layouts.GROUPLENS_1M.name, layouts.GROUPLENS_CSV.name)
+# The genres drawn from: those of GroupLens' 1M (all of 100k's but 'unknown').
+GENRE_IDS = tuple(features.genre_id(name) for name in layouts.GENRES_100K[1:])
 FIRST_TIMESTAMP = 956_703_932  # MovieLens 1M's first rating, 2000-04-25
 LAST_TIMESTAMP = 1_574_327_703  # MovieLens 25M's last rating, 2019-11-21
 MIN_RATINGS_PER_USER = 20  # as in every GroupLens release
-SOURCE_MANIFEST = 'SOURCE.json'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,10 +66,6 @@ class Spec:
     return dataclasses.replace(self, users=users, movies=movies)
 
 
-# ---------------------------------------------------------------------------------------
-# One line of each file, per layout: the only place that knows the files' syntax.
-
-
 def _title(movie: int, year: int) -> str:
   # Some titles carry a comma (CSV quoting) or a latin-1 letter (1M's encoding).
   if movie % 10 == 3:
@@ -79,39 +73,6 @@ def _title(movie: int, year: int) -> str:
   if movie % 10 == 7:
     return f'Misérables {movie}, Les ({year})'
   return f'Movie {movie} ({year})'
-
-
-def _csv_quote(text: str) -> str:
-  return f'"{text}"' if ',' in text or '"' in text else text
-
-
-@dataclasses.dataclass(frozen=True)
-class Format:
-  ratings_file: str
-  movies_file: str
-  users_file: Optional[str]
-  ratings_header: Optional[str]
-  movies_header: Optional[str]
-  movies_encoding: str
-  rating: Callable[[int, int, float, int], str]
-  movie: Callable[[int, str, List[str]], str]
-  user: Optional[Callable[[int, str, int, int, str], str]]
-
-
-FORMATS: Dict[str, Format] = {
-    'grouplens-1m': Format(
-        'ratings.dat', 'movies.dat', 'users.dat', None, None, 'latin-1',
-        rating=lambda u, m, r, t: f'{u}::{m}::{int(r)}::{t}',
-        movie=lambda m, title, genres: f'{m}::{title}::{"|".join(genres)}',
-        user=lambda u, gender, age, occupation, zip_code:
-        f'{u}::{gender}::{age}::{occupation}::{zip_code}'),
-    'grouplens-csv': Format(
-        'ratings.csv', 'movies.csv', None, 'userId,movieId,rating,timestamp',
-        'movieId,title,genres', 'utf-8',
-        rating=lambda u, m, r, t: f'{u},{m},{r:.1f},{t}',
-        movie=lambda m, title, genres: f'{m},{_csv_quote(title)},{"|".join(genres)}',
-        user=None),
-}
 
 
 # ---------------------------------------------------------------------------------------
@@ -168,73 +129,100 @@ class _Sampler:
     return np.sort(self._rng.choice(chosen, size=count, replace=False))
 
 
+def _movie_records(spec: Spec, years: np.ndarray) -> Iterator[layouts.Record]:
+  for movie in range(spec.movies):
+    genres = [GENRE_IDS[(movie * 7 + k * 5) % len(GENRE_IDS)] for k in range(1 + movie % 3)]
+    yield {features.MOVIE_ID: str(movie + 1),
+           features.MOVIE_TITLE: _title(movie + 1, int(years[movie])),
+           features.MOVIE_GENRES: genres}
+
+
+def _user_records(spec: Spec) -> Iterator[layouts.Record]:
+  for user in range(1, spec.users + 1):
+    yield {features.USER_ID: str(user), features.USER_GENDER: 1 - user % 2,  # even: male
+           features.BUCKETIZED_USER_AGE: features.AGE_BUCKETS[user % len(features.AGE_BUCKETS)],
+           features.USER_OCCUPATION_TEXT: layouts.OCCUPATIONS_1M[user % 21],
+           features.USER_ZIP_CODE: f'{(user * 7919) % 100000:05d}'}
+
+
+def _rating_records(spec: Spec, rng: np.random.Generator, say) -> Iterator[layouts.Record]:
+  """Each user's ratings, one user's drawn at a time, so that memory stays flat."""
+  counts = _user_counts(spec, rng)
+  sampler = _Sampler(spec, _popularity(spec, rng), rng)
+  # Half stars since MovieLens 10M; whole stars in 1M.
+  stars = (np.arange(2, 11) / 2) if spec.layout == layouts.GROUPLENS_CSV.name else (
+      np.arange(1.0, 6.0))
+  span = LAST_TIMESTAMP - FIRST_TIMESTAMP
+  written, next_report = 0, 0.0
+  for user in range(spec.users):
+    count = int(counts[user])
+    movies = sampler.movies(user % spec.groups, count) + 1
+    first = FIRST_TIMESTAMP + int(rng.integers(0, span * 0.9))
+    times = first + rng.integers(0, max(1, min(span // 10, LAST_TIMESTAMP - first)), count)
+    values = stars[rng.integers(0, stars.size, count)]
+    user_id = str(user + 1)
+    for movie, rating, timestamp in zip(movies.tolist(), values.tolist(), times.tolist()):
+      yield {features.USER_ID: user_id, features.MOVIE_ID: movie, features.USER_RATING: rating,
+             features.TIMESTAMP: timestamp}
+    written += count
+    if time.monotonic() >= next_report:
+      say(f'  {written:,} of {spec.ratings:,} ratings ({written / spec.ratings:.0%})')
+      next_report = time.monotonic() + 15
+
+
 def write(spec: Spec, dest: str, say=print) -> Dict[str, object]:
-  """Writes the release into dest (created) with a SOURCE.json; returns that manifest."""
+  """Writes a synthetic release, through its layout's definition (data/layouts.py).
+
+  Args:
+    spec: what to generate.
+    dest: the directory to write it into (created).
+    say: where progress goes.
+
+  Returns:
+    The manifest written beside the files (names.SOURCE_MANIFEST): the command that makes
+    the release, its layout, its rows and each file's SHA-256.
+  """
   spec = spec.resolved()
-  fmt = FORMATS[spec.layout]
+  layout = layouts.LAYOUTS[spec.layout]
   rng = np.random.default_rng(spec.seed)
-  os.makedirs(dest, exist_ok=True)
   start = time.monotonic()
   say(f'Writing {spec.ratings:,} ratings by {spec.users:,} users of {spec.movies:,} movies '
       f'({spec.layout} layout) to {dest} ...')
-
+  # The movies' years are drawn before the ratings, whichever file is written first, so
+  # that a seed is one release.
   years = rng.integers(1920, 2020, size=spec.movies)
-  with open(os.path.join(dest, fmt.movies_file), 'w', encoding=fmt.movies_encoding,
-            newline='\n') as movies:
-    if fmt.movies_header:
-      movies.write(fmt.movies_header + '\n')
-    for movie in range(spec.movies):
-      genres = [GENRES[(movie * 7 + k * 5) % len(GENRES)] for k in range(1 + movie % 3)]
-      movies.write(fmt.movie(movie + 1, _title(movie + 1, int(years[movie])), genres) + '\n')
-
-  if fmt.users_file:
-    with open(os.path.join(dest, fmt.users_file), 'w', newline='\n') as users:
-      for user in range(1, spec.users + 1):
-        users.write(fmt.user(user, 'MF'[user % 2], AGE_GROUPS[user % len(AGE_GROUPS)],
-                             user % 21, f'{(user * 7919) % 100000:05d}') + '\n')
-
-  counts = _user_counts(spec, rng)
-  sampler = _Sampler(spec, _popularity(spec, rng), rng)
-  stars = (np.arange(2, 11) / 2) if spec.layout == 'grouplens-csv' else np.arange(1.0, 6.0)
-  span = LAST_TIMESTAMP - FIRST_TIMESTAMP
-  written, next_report = 0, 0.0
-  with open(os.path.join(dest, fmt.ratings_file), 'w', newline='\n', buffering=1 << 22) as out:
-    if fmt.ratings_header:
-      out.write(fmt.ratings_header + '\n')
-    for user in range(spec.users):
-      count = int(counts[user])
-      movies = sampler.movies(user % spec.groups, count) + 1
-      first = FIRST_TIMESTAMP + int(rng.integers(0, span * 0.9))
-      times = first + rng.integers(0, max(1, min(span // 10, LAST_TIMESTAMP - first)), count)
-      values = stars[rng.integers(0, stars.size, count)]
-      out.write(''.join(fmt.rating(user + 1, m, r, t) + '\n'
-                        for m, r, t in zip(movies.tolist(), values.tolist(), times.tolist())))
-      written += count
-      if time.monotonic() >= next_report:
-        say(f'  {written:,} of {spec.ratings:,} ratings ({written / spec.ratings:.0%})')
-        next_report = time.monotonic() + 15
+  files = layouts.write_release(dest, layout, movies=_movie_records(spec, years),
+                                users=_user_records(spec),
+                                ratings=_rating_records(spec, rng, say))
   manifest = {
       'source': f'synthetic: python -m data.synthetic --ratings {spec.ratings} --layout '
                 f'{spec.layout} --seed {spec.seed}',
       'layout': spec.layout,
       'rows': {'ratings': spec.ratings, 'movies': spec.movies,
-               **({'users': spec.users} if fmt.users_file else {})},
-      'sha256': {name: sha256_file(os.path.join(dest, name))
-                 for name in (fmt.ratings_file, fmt.movies_file, fmt.users_file) if name},
+               **({'users': spec.users} if layout.users else {})},
+      'sha256': {name: sha256_file(os.path.join(dest, name)) for name in files},
       'spec': dataclasses.asdict(spec),
   }
-  with open(os.path.join(dest, SOURCE_MANIFEST), 'w') as file:
+  with open(os.path.join(dest, names.SOURCE_MANIFEST), 'w') as file:
     json.dump(manifest, file, indent=2)
   say(f'Wrote {spec.ratings:,} ratings in {time.monotonic() - start:.0f} s: {dest}')
   return manifest
 
 
 def main(argv=None) -> int:
+  """The command line (`python -m data.synthetic`, its --help says the flags).
+
+  Args:
+    argv: the arguments; None reads sys.argv.
+
+  Returns:
+    The exit status: 0, or 1 for a release that cannot be drawn.
+  """
   parser = argparse.ArgumentParser(
       prog='python -m data.synthetic', description=__doc__.split('\n')[0],
       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split('\n', 2)[2])
   parser.add_argument('--ratings', type=int, required=True, help='number of ratings')
-  parser.add_argument('--layout', choices=LAYOUTS, default='grouplens-csv',
+  parser.add_argument('--layout', choices=LAYOUTS, default=Spec.layout,
                       help='file layout (default: %(default)s)')
   parser.add_argument('--dest', required=True, help='directory to write the release into')
   parser.add_argument('--users', type=int, default=0,

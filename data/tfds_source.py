@@ -9,20 +9,22 @@ pipeline reads exactly the rows, features and catalog it reads from GroupLens' f
   * `<config>-movies` gives the catalog, rated or not.
 100k is written in the 100k layout, 1m in the 1M layout, 20m/25m/latest-small as CSV.
 """
-import csv
 import glob
-import itertools
 import os
 from typing import Dict, Iterator, Optional
 
-from data import features as f
-from data import layouts
+from data import features, layouts
 
-_RATING_KEYS = (f.USER_ID, f.MOVIE_ID, f.USER_RATING, f.TIMESTAMP)
+_RATING_KEYS = (features.USER_ID, features.MOVIE_ID, features.USER_RATING, features.TIMESTAMP)
+# The rater's features each TFDS release has (20M, 25M and latest have none).
 _USER_KEYS = {
-    '100k': (f.RAW_USER_AGE, f.USER_GENDER, f.USER_OCCUPATION_TEXT, f.USER_ZIP_CODE),
-    '1m': (f.BUCKETIZED_USER_AGE, f.USER_GENDER, f.USER_OCCUPATION_TEXT, f.USER_ZIP_CODE),
+    '100k': (features.RAW_USER_AGE, features.USER_GENDER, features.USER_OCCUPATION_TEXT,
+             features.USER_ZIP_CODE),
+    '1m': (features.BUCKETIZED_USER_AGE, features.USER_GENDER, features.USER_OCCUPATION_TEXT,
+           features.USER_ZIP_CODE),
 }
+# The layout each TFDS release is written in: its GroupLens files'.
+_LAYOUTS = {'100k': layouts.GROUPLENS_100K, '1m': layouts.GROUPLENS_1M}
 _BATCH = 8192
 
 
@@ -31,7 +33,15 @@ def _version(path: str):
 
 
 def find_prepared(data_dir: str, config: str) -> Optional[str]:
-  """The newest prepared version of movielens/<config> under a TFDS data directory."""
+  """The newest prepared version of movielens/<config> under a TFDS data directory.
+
+  Args:
+    data_dir: a TFDS data directory.
+    config: a MovieLens config of TFDS, e.g. '100k-ratings'.
+
+  Returns:
+    The version's directory, or None when TFDS has not prepared the config there.
+  """
   found = [os.path.dirname(info) for info in
            glob.glob(os.path.join(data_dir, 'movielens', config, '*', 'dataset_info.json'))]
   return max(found, key=_version) if found else None
@@ -67,79 +77,40 @@ def _rows(builder, keys) -> Iterator[Dict[str, object]]:
 
 
 def _movies(builder) -> Iterator[Dict[str, object]]:
+  """The catalog's movies as the layouts' records (genres as ids of features.GENRES)."""
   import tensorflow_datasets as tfds
-  names = builder.info.features[f.MOVIE_GENRES].feature.names
+  names = builder.info.features[features.MOVIE_GENRES].feature.names
   for example in tfds.as_numpy(builder.as_dataset(split='train', shuffle_files=False)):
-    yield {f.MOVIE_ID: example[f.MOVIE_ID].decode(),
-           f.MOVIE_TITLE: example[f.MOVIE_TITLE].decode(),
-           f.MOVIE_GENRES: [names[index] for index in example[f.MOVIE_GENRES]]}
+    yield {features.MOVIE_ID: example[features.MOVIE_ID].decode(),
+           features.MOVIE_TITLE: example[features.MOVIE_TITLE].decode(),
+           features.MOVIE_GENRES: [features.genre_id(names[index])
+                                   for index in example[features.MOVIE_GENRES]]}
 
 
 def write_release(data_dir: str, config: str, dest: str) -> None:
-  """Writes movielens/<config>-ratings and -movies of a TFDS data directory into dest."""
+  """Writes movielens/<config>-ratings and -movies of a TFDS data directory into dest.
+
+  Args:
+    data_dir: a TFDS data directory (~/tensorflow_datasets).
+    config: the release: '100k', '1m', '20m', '25m' or 'latest-small'.
+    dest: the directory to write the release's files into, in its GroupLens layout
+      (100k, 1M, or CSV for the others).
+  """
   ratings = _builder(data_dir, f'{config}-ratings')
   movies = _builder(data_dir, f'{config}-movies')
   user_keys = _USER_KEYS.get(config, ())
   users: Dict[str, Dict[str, object]] = {}
-  writer = {'100k': _write_100k, '1m': _write_1m}.get(config, _write_csv)
-  writer(dest, _movies(movies), _collect_users(_rows(ratings, _RATING_KEYS + user_keys),
-                                               user_keys, users), users)
+  layout = _LAYOUTS.get(config, layouts.GROUPLENS_CSV)
+  # Written in the layout's order, ratings first: the users are known once they are read.
+  layouts.write_release(
+      dest, layout, movies=_movies(movies), users=users.values(),
+      ratings=_collect_users(_rows(ratings, _RATING_KEYS + user_keys), user_keys, users))
 
 
 def _collect_users(rows, user_keys, users):
   """The ratings, noting each rater's features in `users` on the way."""
   for row in rows:
-    if user_keys and row[f.USER_ID] not in users:
-      users[row[f.USER_ID]] = {key: row[key] for key in user_keys}
+    if user_keys and row[features.USER_ID] not in users:
+      users[row[features.USER_ID]] = {features.USER_ID: row[features.USER_ID],
+                                       **{key: row[key] for key in user_keys}}
     yield row
-
-
-def _gender(user) -> str:
-  return 'M' if user[f.USER_GENDER] else 'F'
-
-
-def _write_lines(path: str, lines, encoding: str = 'utf-8') -> None:
-  with open(path, 'w', encoding=encoding, newline='\n') as file:
-    for line in lines:
-      file.write(line + '\n')
-
-
-def _write_100k(dest, movies, ratings, users) -> None:
-  genres_100k = layouts.GENRES_100K
-  spelled = {f.GENRE_ALIASES.get(name, name): name for name in genres_100k}
-  _write_lines(os.path.join(dest, 'u.item'), (
-      '|'.join([m[f.MOVIE_ID], m[f.MOVIE_TITLE], '', '', '']
-               + ['1' if name in {spelled.get(g, g) for g in m[f.MOVIE_GENRES]} else '0'
-                  for name in genres_100k]) for m in movies), encoding='latin-1')
-  _write_lines(os.path.join(dest, 'u.data'), (
-      f'{r[f.USER_ID]}\t{r[f.MOVIE_ID]}\t{r[f.USER_RATING]:g}\t{r[f.TIMESTAMP]}'
-      for r in ratings))
-  _write_lines(os.path.join(dest, 'u.user'), (
-      f'{u}|{int(user[f.RAW_USER_AGE])}|{_gender(user)}|{user[f.USER_OCCUPATION_TEXT]}|'
-      f'{user[f.USER_ZIP_CODE]}' for u, user in users.items()))
-
-
-def _write_1m(dest, movies, ratings, users) -> None:
-  occupations = layouts.OCCUPATIONS_1M
-  _write_lines(os.path.join(dest, 'movies.dat'), (
-      f'{m[f.MOVIE_ID]}::{m[f.MOVIE_TITLE]}::{"|".join(m[f.MOVIE_GENRES])}' for m in movies),
-      encoding='latin-1')
-  _write_lines(os.path.join(dest, 'ratings.dat'), (
-      f'{r[f.USER_ID]}::{r[f.MOVIE_ID]}::{r[f.USER_RATING]:g}::{r[f.TIMESTAMP]}'
-      for r in ratings))
-  _write_lines(os.path.join(dest, 'users.dat'), (
-      f'{u}::{_gender(user)}::{int(user[f.BUCKETIZED_USER_AGE])}::'
-      f'{occupations.index(user[f.USER_OCCUPATION_TEXT])}::{user[f.USER_ZIP_CODE]}'
-      for u, user in users.items()))
-
-
-def _write_csv(dest, movies, ratings, _) -> None:
-  with open(os.path.join(dest, 'movies.csv'), 'w', newline='') as file:
-    out = csv.writer(file, lineterminator='\n')
-    out.writerow(['movieId', 'title', 'genres'])
-    out.writerows([m[f.MOVIE_ID], m[f.MOVIE_TITLE], '|'.join(m[f.MOVIE_GENRES])]
-                  for m in movies)
-  _write_lines(os.path.join(dest, 'ratings.csv'), itertools.chain(
-      ['userId,movieId,rating,timestamp'],
-      (f'{r[f.USER_ID]},{r[f.MOVIE_ID]},{r[f.USER_RATING]:.1f},{r[f.TIMESTAMP]}'
-       for r in ratings)))

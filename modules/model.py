@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from modules import features as f
+from modules import features
 from modules.hparams import TrainingConfig
 
 
@@ -71,17 +71,17 @@ class QueryTower(Tower):
   @property
   def feature_names(self) -> Tuple[str, ...]:
     """The transformed features `call` reads."""
-    return (f.USER_INDEX, f.TIMESTAMP_BUCKET, f.TIMESTAMP_Z, *self.feature_embeddings)
+    return (*features.QUERY_INPUTS, *self.feature_embeddings)
 
-  def call(self, features: Dict[str, tf.Tensor], training=None) -> tf.Tensor:
-    user = tf.reshape(features[f.USER_INDEX], [-1])
+  def call(self, inputs: Dict[str, tf.Tensor], training=None) -> tf.Tensor:
+    user = tf.reshape(inputs[features.USER_INDEX], [-1])
     if training and self.user_id_dropout:  # hidden ids train the unknown-user index
       hidden = tf.random.uniform(tf.shape(user)) < self.user_id_dropout
       user = tf.where(hidden, tf.cast(self.num_users - 1, user.dtype), user)
-    z = tf.reshape(tf.cast(features[f.TIMESTAMP_Z], tf.float32), [-1, 1])
+    z = tf.reshape(tf.cast(inputs[features.TIMESTAMP_Z], tf.float32), [-1, 1])
     parts = [self.user_embedding(user),
-             self.timestamp_embedding(tf.reshape(features[f.TIMESTAMP_BUCKET], [-1])), z]
-    parts += [embedding(tf.reshape(features[name], [-1]))
+             self.timestamp_embedding(tf.reshape(inputs[features.TIMESTAMP_BUCKET], [-1])), z]
+    parts += [embedding(tf.reshape(inputs[name], [-1]))
               for name, embedding in self.feature_embeddings.items()]
     return self.dense(tf.concat(parts, axis=1))
 
@@ -142,7 +142,7 @@ class CandidateTower(Tower):
                                                      config.embedding_dim)
     self.dense = dense_stack(config, 'candidate_dense')
     # Word ids of each lookup position (0, "unknown title", has none), padded with 0.
-    words = self.token_lookup(f.title_tokens(tf.constant([''] + list(titles))))
+    words = self.token_lookup(features.title_tokens(tf.constant([''] + list(titles))))
     self.catalog_words = tf.constant(words.to_tensor().numpy())
     self.catalog_word_counts = tf.constant(words.row_lengths().numpy())
 
@@ -160,7 +160,7 @@ class CandidateTower(Tower):
 
   def call(self, titles: tf.Tensor) -> tf.Tensor:
     titles = tf.reshape(titles, [-1])
-    words = self.token_embedding(self.token_lookup(f.title_tokens(titles)))
+    words = self.token_embedding(self.token_lookup(features.title_tokens(titles)))
     return self._embed(self.title_lookup(titles), words, words.row_lengths())
 
   def embed_indices(self, title_index: tf.Tensor) -> tf.Tensor:
@@ -220,17 +220,17 @@ class TwoTowerModel(tf.keras.Model):
   def metrics(self) -> List[tf.keras.metrics.Metric]:
     return [self.loss_tracker]
 
-  def in_batch_logits(self, features: Dict[str, tf.Tensor], training: bool):
+  def in_batch_logits(self, inputs: Dict[str, tf.Tensor], training: bool):
     """Scores of each query against the batch's candidates, and each query's own column.
 
-    Features hold TITLE_INDEX, positions in the candidate tower's title lookup. With
+    Inputs hold TITLE_INDEX, positions in the candidate tower's title lookup. With
     `unique_candidates`, each title of the batch is one column (the softmax shrinks to the
     distinct titles, and a title's repeats are no longer its own negatives); the logQ
     correction then uses the probability that a title is in the batch at all. With
     the exact (catalog) softmax, the columns are the whole catalog, in lookup order.
     """
-    title_index = tf.reshape(features[f.TITLE_INDEX], [-1])
-    queries = self.query_tower(features, training=training)
+    title_index = tf.reshape(inputs[features.TITLE_INDEX], [-1])
+    queries = self.query_tower(inputs, training=training)
     if self.exact_softmax:
       candidates = self.candidate_tower.embed_indices(tf.range(1, self.num_titles + 1))
       logits = tf.matmul(queries, candidates, transpose_b=True) / self.config.temperature
@@ -253,13 +253,13 @@ class TwoTowerModel(tf.keras.Model):
       logits += tf.cast(tf.logical_and(same_title, off_diagonal), logits.dtype) * -1e9
     return logits, labels
 
-  def compute_loss_value(self, features: Dict[str, tf.Tensor], training: bool) -> tf.Tensor:
+  def compute_loss_value(self, inputs: Dict[str, tf.Tensor], training: bool) -> tf.Tensor:
     """Softmax cross-entropy of each query against the batch's candidates, summed as TFRS.
 
     Written as logsumexp minus the own column's logit: the same value and gradient as
     tf.nn.sparse_softmax_cross_entropy_with_logits, in about half its time on a CPU.
     """
-    logits, labels = self.in_batch_logits(features, training)
+    logits, labels = self.in_batch_logits(inputs, training)
     own = tf.gather(logits, labels[:, None], batch_dims=1)[:, 0]
     return tf.reduce_sum(tf.reduce_logsumexp(logits, axis=1) - own)
 
@@ -267,9 +267,9 @@ class TwoTowerModel(tf.keras.Model):
   # every Keras layer it calls: that rewriting took most of the first epoch (about 50 s of
   # 60 on MovieLens 100k; docs/model.md, "Training speed").
   @tf.autograph.experimental.do_not_convert
-  def train_step(self, features):
+  def train_step(self, inputs):
     with tf.GradientTape() as tape:
-      loss = self.compute_loss_value(features, training=True)
+      loss = self.compute_loss_value(inputs, training=True)
     variables = self.trainable_variables
     self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
     self.loss_tracker.update_state(loss)

@@ -9,7 +9,8 @@ One SavedModel that TF Serving (or plain TensorFlow) loads without this project'
   retrieve_excluding  user_id, timestamp, exclude (string [batch, n], '' pads)
                         -> the k best titles that the caller did not exclude
   embed_with_features, retrieve_with_features (releases with user features)
-                      user_id, timestamp, bucketized_user_age (float), user_gender (int64,
+                      user_id, timestamp and every optional query feature of the registry
+                        (data/features.py): bucketized_user_age (float), user_gender (int64,
                         1 male), user_occupation_text, user_zip_code -> as embed, retrieve;
                         -1 or '' for a feature the caller does not know
 
@@ -21,13 +22,13 @@ embeddings, in the same order, for an external approximate-nearest-neighbour ind
 """
 import json
 import os
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from modules import features as f
+from modules import features
 
 EXTRA_DIR = 'assets.extra'
 TITLES_FILE = 'candidate_titles.json'
@@ -36,17 +37,25 @@ DEFAULT_K = 100
 SIGNATURES = ('serving_default', 'embed', 'retrieve', 'retrieve_excluding')
 FEATURE_SIGNATURES = ('embed_with_features', 'retrieve_with_features')
 
-_QUERY = [tf.TensorSpec([None], tf.string, name=f.USER_ID),
-          tf.TensorSpec([None], tf.int64, name=f.TIMESTAMP)]
-# The user features of a request, as ExampleGen writes them, and their value when unknown.
-USER_FEATURE_SPECS = {f.BUCKETIZED_USER_AGE: (tf.float32, -1.0), f.USER_GENDER: (tf.int64, -1),
-                      f.USER_OCCUPATION_TEXT: (tf.string, ''), f.USER_ZIP_CODE: (tf.string, '')}
-_WITH_FEATURES = _QUERY + [tf.TensorSpec([None], dtype, name=name)
-                           for name, (dtype, _) in USER_FEATURE_SPECS.items()]
+# The query features every request carries; and those with the optional ones (the user's).
+_QUERY = features.serving_inputs(with_optional=False)
+_WITH_FEATURES = features.serving_inputs(with_optional=True)
+# The user features a request may carry, as ExampleGen writes them, and their value when
+# unknown: {name: (dtype, unknown value)}.
+USER_FEATURE_SPECS = {feature.name: (features.dtype(feature), feature.unknown)
+                      for feature in features.OPTIONAL_QUERY_FEATURES}
 
 
 class QueryModel(tf.Module):
-  """Raw query features in; embeddings, or the best catalog titles, out."""
+  """Raw query features in; embeddings, or the best catalog titles, out.
+
+  Args:
+    tft_output: Transform's output, whose graph turns the raw features into the tower's.
+    query_tower: the trained query tower.
+    titles: the catalog's titles.
+    candidate_embeddings: their embeddings, row for row.
+    k: how many titles the retrieve signatures return (at most the catalog's size).
+  """
 
   def __init__(self, tft_output: tft.TFTransformOutput, query_tower: tf.keras.Model,
                titles: Sequence[str], candidate_embeddings: np.ndarray, k: int = DEFAULT_K):
@@ -57,7 +66,8 @@ class QueryModel(tf.Module):
     self.query_tower = query_tower
     self.raw_spec = tft_output.raw_feature_spec()
     # The release's user features (none for the CSV layout): the Transform graph needs them.
-    self.user_features = [name for name in USER_FEATURE_SPECS if name in self.raw_spec]
+    self.user_features = [feature for feature in features.OPTIONAL_QUERY_FEATURES
+                          if feature.name in self.raw_spec]
     self.titles = tf.constant(list(titles))
     self.candidates = tf.Variable(candidate_embeddings.astype(np.float32), trainable=False,
                                   name='candidate_embeddings')
@@ -66,76 +76,74 @@ class QueryModel(tf.Module):
         default_value=-1)
     self.k = min(k, len(titles))
 
-  def _raw_features(self, user_id: tf.Tensor, timestamp: tf.Tensor,
-                    user: Optional[Dict[str, tf.Tensor]] = None) -> Dict[str, tf.Tensor]:
-    # The Transform graph takes every raw feature it was built with; the candidate
-    # side's title is not needed for a query, so an empty one fills its place, and a user
+  def _raw_features(self, query: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    # The Transform graph takes every raw feature it was built with. The candidate side's
+    # (the title) is not needed for a query, so an empty one fills its place, and a user
     # feature the request lacks gets its "unknown" value.
-    values = {f.USER_ID: user_id, f.TIMESTAMP: timestamp,
-              f.MOVIE_TITLE: tf.fill(tf.shape(user_id), '')}
-    for name in self.user_features:
-      dtype, unknown = USER_FEATURE_SPECS[name]
-      values[name] = (user or {}).get(name, tf.fill(tf.shape(user_id),
-                                                    tf.constant(unknown, dtype)))
+    user_id = query[features.USER_ID]
+    batch = tf.shape(user_id)
+    values = {feature.name: tf.zeros(batch, features.dtype(feature))  # '' for text
+              for feature in features.FEATURES
+              if feature.tower == features.CANDIDATE and feature.rule is not None}
+    values.update({feature.name: query.get(feature.name,
+                                           tf.fill(batch, features.unknown_value(feature)))
+                   for feature in self.user_features})
+    values[features.USER_ID], values[features.TIMESTAMP] = user_id, query[features.TIMESTAMP]
     return {name: tf.reshape(value, [-1] + list(self.raw_spec[name].shape))
             for name, value in values.items()}
 
-  def _embed(self, user_id: tf.Tensor, timestamp: tf.Tensor,
-             user: Optional[Dict[str, tf.Tensor]] = None) -> tf.Tensor:
+  def _embed(self, query: Dict[str, tf.Tensor]) -> tf.Tensor:
+    user_id = query[features.USER_ID]
     tf.debugging.assert_positive(
         tf.size(user_id), message='empty request: pass at least one user_id and timestamp')
     tf.debugging.assert_equal(
-        tf.size(user_id), tf.size(timestamp),
+        tf.size(user_id), tf.size(query[features.TIMESTAMP]),
         message='user_id and timestamp must have the same length (one of each per query)')
-    for name, value in (user or {}).items():
-      tf.debugging.assert_equal(
-          tf.size(user_id), tf.size(value),
-          message=f'{name} must have one value per query (-1 or \'\' when unknown)')
-    return self.query_tower(self.transform_layer(self._raw_features(user_id, timestamp, user)))
+    for feature in features.OPTIONAL_QUERY_FEATURES:
+      if feature.name in query:
+        tf.debugging.assert_equal(
+            tf.size(user_id), tf.size(query[feature.name]),
+            message=f'{feature.name} must have one value per query (-1 or \'\' when unknown)')
+    return self.query_tower(self.transform_layer(self._raw_features(query)))
 
   def _top_k(self, scores: tf.Tensor) -> Dict[str, tf.Tensor]:
     best = tf.math.top_k(scores, k=self.k)
     return {'titles': tf.gather(self.titles, best.indices), 'scores': best.values}
 
-  def _scores(self, user_id: tf.Tensor, timestamp: tf.Tensor) -> tf.Tensor:
-    return tf.matmul(self._embed(user_id, timestamp), self.candidates, transpose_b=True)
+  def _scores(self, query: Dict[str, tf.Tensor]) -> tf.Tensor:
+    return tf.matmul(self._embed(query), self.candidates, transpose_b=True)
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
   def serving_default(self, examples):
-    spec = {f.USER_ID: tf.io.FixedLenFeature([], tf.string),
-            f.TIMESTAMP: tf.io.FixedLenFeature([], tf.int64)}
-    spec.update({name: tf.io.FixedLenFeature([], USER_FEATURE_SPECS[name][0],
-                                             default_value=USER_FEATURE_SPECS[name][1])
-                 for name in self.user_features})  # optional: unknown when absent
-    features = tf.io.parse_example(examples, spec)
-    user = {name: features[name] for name in self.user_features}
-    return {'embedding': self._embed(features[f.USER_ID], features[f.TIMESTAMP], user)}
+    # A user feature is optional: an example without it parses as its unknown value.
+    spec = features.raw_feature_spec([features.USER_ID, features.TIMESTAMP])
+    spec.update({feature.name: tf.io.FixedLenFeature([], features.dtype(feature),
+                                                     default_value=feature.unknown)
+                 for feature in self.user_features})
+    return {'embedding': self._embed(tf.io.parse_example(examples, spec))}
+
+  # The user features' signatures take every optional query feature of the registry, in its
+  # order (features.serving_inputs), so they are written over the list of inputs.
+  @tf.function(input_signature=_WITH_FEATURES)
+  def embed_with_features(self, *inputs):
+    return {'embedding': self._embed(_named(_WITH_FEATURES, inputs))}
 
   @tf.function(input_signature=_WITH_FEATURES)
-  def embed_with_features(self, user_id, timestamp, bucketized_user_age, user_gender,
-                          user_occupation_text, user_zip_code):
-    user = dict(zip(USER_FEATURE_SPECS, (bucketized_user_age, user_gender,
-                                         user_occupation_text, user_zip_code)))
-    return {'embedding': self._embed(user_id, timestamp, user)}
-
-  @tf.function(input_signature=_WITH_FEATURES)
-  def retrieve_with_features(self, user_id, timestamp, bucketized_user_age, user_gender,
-                             user_occupation_text, user_zip_code):
-    embedding = self.embed_with_features(user_id, timestamp, bucketized_user_age, user_gender,
-                                         user_occupation_text, user_zip_code)['embedding']
+  def retrieve_with_features(self, *inputs):
+    embedding = self._embed(_named(_WITH_FEATURES, inputs))
     return self._top_k(tf.matmul(embedding, self.candidates, transpose_b=True))
 
   @tf.function(input_signature=_QUERY)
   def embed(self, user_id, timestamp):
-    return {'embedding': self._embed(user_id, timestamp)}
+    return {'embedding': self._embed({features.USER_ID: user_id, features.TIMESTAMP: timestamp})}
 
   @tf.function(input_signature=_QUERY)
   def retrieve(self, user_id, timestamp):
-    return self._top_k(self._scores(user_id, timestamp))
+    return self._top_k(self._scores({features.USER_ID: user_id, features.TIMESTAMP: timestamp}))
 
   @tf.function(input_signature=_QUERY + [tf.TensorSpec([None, None], tf.string, name='exclude')])
   def retrieve_excluding(self, user_id, timestamp, exclude):
-    scores = self._scores(user_id, timestamp)
+    scores = self._scores({features.USER_ID: user_id, features.TIMESTAMP: timestamp})
     tf.debugging.assert_equal(
         tf.shape(exclude)[0], tf.shape(scores)[0],
         message='exclude needs one row per query (pad rows with empty strings)')
@@ -149,8 +157,20 @@ class QueryModel(tf.Module):
     return self._top_k(scores)
 
 
+def _named(specs: Sequence[tf.TensorSpec], values: Sequence[tf.Tensor]
+           ) -> Dict[str, tf.Tensor]:
+  """A signature's inputs by the names of its TensorSpecs."""
+  return {spec.name: value for spec, value in zip(specs, values)}
+
+
 def export(directory: str, model: QueryModel) -> None:
-  """Saves the model with its signatures, and the catalog's titles and embeddings."""
+  """Saves the served model with its signatures, and the catalog's titles and embeddings.
+
+  Args:
+    directory: the SavedModel's directory (the Trainer's Format-Serving).
+    model: the model to save; it has the user features' signatures when the release has
+      user features.
+  """
   names = SIGNATURES + (FEATURE_SIGNATURES if model.user_features else ())
   tf.saved_model.save(model, directory, signatures={
       name: getattr(model, name) for name in names})
@@ -163,7 +183,14 @@ def export(directory: str, model: QueryModel) -> None:
 
 
 def read_catalog(directory: str):
-  """The titles and embeddings exported beside a served model."""
+  """The catalog exported beside a served model.
+
+  Args:
+    directory: the served model's directory.
+
+  Returns:
+    (the titles, their embeddings as a [titles, dimensions] array), row for row.
+  """
   extra = os.path.join(directory, EXTRA_DIR)
   with tf.io.gfile.GFile(os.path.join(extra, TITLES_FILE)) as file:
     titles = json.load(file)

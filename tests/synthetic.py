@@ -1,21 +1,20 @@
 """Small synthetic MovieLens releases, written in each layout the pipeline reads.
 
-`make_release` draws users, movies and ratings from a seeded generator; the writers lay the
-same release out as GroupLens 100k, RecBole's copy, GroupLens 1M or the CSV releases, so
-tests can check that every layout reads into the same rows.
+`make_release` draws users, movies and ratings from a seeded generator; `write` lays the same
+release out in any layout of data/layouts.py (through that layout's own definition), as
+GroupLens 100k, RecBole's copy, GroupLens 1M or the CSV releases, so tests can check that
+every layout reads into the same rows.
 """
 import dataclasses
+import functools
 import os
 import random
-from typing import List
+from typing import Dict, List
 
-from data.features import GENRE_ALIASES  # the CSV releases' spellings
-from data.layouts import OCCUPATIONS_1M
+from data import features, layouts
 
-GENRES_100K = ('unknown', 'Action', 'Adventure', 'Animation', "Children's", 'Comedy', 'Crime',
-               'Documentary', 'Drama', 'Fantasy', 'Film-Noir', 'Horror', 'Musical', 'Mystery',
-               'Romance', 'Sci-Fi', 'Thriller', 'War', 'Western')
 OCCUPATIONS = ('student', 'engineer', 'writer', 'educator', 'other')
+_GENDER_CODES = {letter: code for code, letter in features.GENDERS.items()}
 FIRST_TIMESTAMP = 874_724_710  # MovieLens 100k's first rating, 1997-09-20
 
 
@@ -79,7 +78,7 @@ def make_clustered_release(num_users: int = 120, num_movies: int = 300,
   movies, users = _movies(rng, num_movies), _users(rng, num_users)
   if occupation_tells_group:  # (names of MovieLens 1M's list, so every layout writes them)
     for user in users:
-      user.occupation = OCCUPATIONS_1M[1 + user.user_id % num_groups]
+      user.occupation = layouts.OCCUPATIONS_1M[1 + user.user_id % num_groups]
   block = num_movies // num_groups
   pairs = set()
   for user in range(1, num_users + 1):
@@ -95,7 +94,8 @@ def make_clustered_release(num_users: int = 120, num_movies: int = 300,
 
 
 def _movies(rng: random.Random, count: int) -> List[Movie]:
-  movies = [Movie(i, f'Movie {i}', 1990 + i % 10, rng.sample(GENRES_100K[1:], rng.randint(1, 3)))
+  movies = [Movie(i, f'Movie {i}', 1990 + i % 10,
+                  rng.sample(layouts.GENRES_100K[1:], rng.randint(1, 3)))
             for i in range(1, count + 1)]
   movies[0].name = 'Misérables, Les'  # outside ASCII: u.item is latin-1, RecBole's UTF-8
   return movies
@@ -111,82 +111,45 @@ def _ratings(rng: random.Random, pairs) -> List[Rating]:
           for user, movie in sorted(pairs)]
 
 
-def _write(path: str, lines: List[str], encoding: str = 'utf-8') -> str:
-  with open(path, 'wb') as file:
-    file.write(''.join(line + '\n' for line in lines).encode(encoding))
-  return path
+def records(release: Release) -> Dict[str, List[layouts.Record]]:
+  """The release as the readers' records: {'ratings', 'movies', 'users': records}."""
+  return {
+      'ratings': [{features.USER_ID: str(r.user_id), features.MOVIE_ID: str(r.movie_id),
+                   features.USER_RATING: float(r.rating), features.TIMESTAMP: r.timestamp}
+                  for r in release.ratings],
+      'movies': [{features.MOVIE_ID: str(m.movie_id), features.MOVIE_TITLE: m.title,
+                  features.MOVIE_GENRES: [features.genre_id(g) for g in m.genres]}
+                 for m in release.movies],
+      'users': [{features.USER_ID: str(u.user_id), features.RAW_USER_AGE: float(u.age),
+                 features.BUCKETIZED_USER_AGE: features.bucketize_age(u.age),
+                 features.USER_GENDER: _GENDER_CODES[u.gender],
+                 features.USER_OCCUPATION_TEXT: u.occupation, features.USER_ZIP_CODE: u.zip_code}
+                for u in release.users],
+  }
 
 
-def write_grouplens_100k(release: Release, directory: str) -> str:
-  os.makedirs(directory, exist_ok=True)
-  _write(os.path.join(directory, 'u.data'),
-         [f'{r.user_id}\t{r.movie_id}\t{r.rating}\t{r.timestamp}' for r in release.ratings])
-  _write(os.path.join(directory, 'u.item'),
-         ['|'.join([str(m.movie_id), m.title, f'01-Jan-{m.year}', '', 'http://x']
-                   + ['1' if g in m.genres else '0' for g in GENRES_100K])
-          for m in release.movies], encoding='latin-1')
-  _write(os.path.join(directory, 'u.user'),
-         [f'{u.user_id}|{u.age}|{u.gender}|{u.occupation}|{u.zip_code}' for u in release.users])
-  return directory
-
-
-def write_recbole_100k(release: Release, directory: str) -> str:
-  os.makedirs(directory, exist_ok=True)
-  _write(os.path.join(directory, 'ml-100k.inter'),
-         ['user_id:token\titem_id:token\trating:float\ttimestamp:float']
-         + [f'{r.user_id}\t{r.movie_id}\t{r.rating}\t{r.timestamp}' for r in release.ratings])
-  _write(os.path.join(directory, 'ml-100k.item'),
-         ['item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq']
-         + [f'{m.movie_id}\t{m.name}\t{m.year}\t{" ".join(m.genres)}' for m in release.movies])
-  _write(os.path.join(directory, 'ml-100k.user'),
-         ['user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token']
-         + [f'{u.user_id}\t{u.age}\t{u.gender}\t{u.occupation}\t{u.zip_code}'
-            for u in release.users])
-  return directory
-
-
-def write_grouplens_1m(release: Release, directory: str) -> str:
-  """1M gives age groups (18 for 18-24, ...) and occupation codes (4, college/grad student,
-  for an occupation not in its list)."""
-  os.makedirs(directory, exist_ok=True)
-  _write(os.path.join(directory, 'ratings.dat'),
-         [f'{r.user_id}::{r.movie_id}::{r.rating}::{r.timestamp}' for r in release.ratings])
-  _write(os.path.join(directory, 'movies.dat'),
-         [f'{m.movie_id}::{m.title}::{"|".join(m.genres)}' for m in release.movies],
-         encoding='latin-1')
-  _write(os.path.join(directory, 'users.dat'),
-         [f'{u.user_id}::{u.gender}::{age_group(u.age)}::{_occupation_code(u.occupation)}::'
-          f'{u.zip_code}' for u in release.users])
-  return directory
-
-
-def _occupation_code(occupation: str) -> int:
-  """1M's code of an occupation in its list; 4 (college/grad student) for the others."""
-  return OCCUPATIONS_1M.index(occupation) if occupation in OCCUPATIONS_1M else 4
-
-
-def write_grouplens_csv(release: Release, directory: str) -> str:
-  os.makedirs(directory, exist_ok=True)
-  _write(os.path.join(directory, 'ratings.csv'),
-         ['userId,movieId,rating,timestamp']
-         + [f'{r.user_id},{r.movie_id},{r.rating}.0,{r.timestamp}' for r in release.ratings])
-  _write(os.path.join(directory, 'movies.csv'),
-         ['movieId,title,genres']
-         + [f'{m.movie_id},"{m.title}",{"|".join(GENRE_ALIASES.get(g, g) for g in m.genres)}'
-            for m in release.movies])
+def write(layout_name: str, release: Release, directory: str) -> str:
+  """Writes the release into directory in a layout of data/layouts.py; returns directory."""
+  tables = records(release)
+  if layout_name == layouts.GROUPLENS_1M.name:
+    # 1M codes occupations from its own list: one it lacks becomes college/grad student.
+    for user in tables['users']:
+      if user[features.USER_OCCUPATION_TEXT] not in layouts.OCCUPATIONS_1M:
+        user[features.USER_OCCUPATION_TEXT] = layouts.OCCUPATIONS_1M[4]
+  layouts.write_release(directory, layouts.LAYOUTS[layout_name], **tables)
   return directory
 
 
 def age_group(age: int) -> int:
-  return max(bound for bound in (1, 18, 25, 35, 45, 50, 56) if bound <= age)
+  """The MovieLens 1M age group (its lower bound) of an age in years."""
+  return int(features.bucketize_age(age))
 
 
-WRITERS = {
-    'grouplens-100k': write_grouplens_100k,
-    'recbole-100k': write_recbole_100k,
-    'grouplens-1m': write_grouplens_1m,
-    'grouplens-csv': write_grouplens_csv,
-}
+WRITERS = {name: functools.partial(write, name) for name in layouts.LAYOUTS}
+write_grouplens_100k = WRITERS[layouts.GROUPLENS_100K.name]
+write_recbole_100k = WRITERS[layouts.RECBOLE_100K.name]
+write_grouplens_1m = WRITERS[layouts.GROUPLENS_1M.name]
+write_grouplens_csv = WRITERS[layouts.GROUPLENS_CSV.name]
 
 
 def add_eval_only_user(release: Release, occupation: str = 'astronaut') -> Release:
@@ -196,7 +159,8 @@ def add_eval_only_user(release: Release, occupation: str = 'astronaut') -> Relea
   user_id = len(release.users) + 1
   release.users.append(User(user_id, 40, 'F', occupation, '00000'))
   for movie in release.movies:
-    rating = {'user_id': str(user_id), 'movie_id': str(movie.movie_id), 'timestamp': 881250949}
+    rating = {features.USER_ID: str(user_id), features.MOVIE_ID: str(movie.movie_id),
+              features.TIMESTAMP: 881250949}
     if ingest.split_bucket(rating, 100) >= 80:
       release.ratings.append(Rating(user_id, movie.movie_id, 4, 881250949))
   return release
@@ -221,7 +185,6 @@ def add_hostile_text(release: Release) -> Release:
 
 def read_release(directory: str):
   """(layout, {role: records}) of a release directory, asserting that no line is bad."""
-  from data import layouts
   layout = layouts.detect_layout(directory, layouts.list_files(directory))
   tables = {}
   for role, table in layout.tables().items():

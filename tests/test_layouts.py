@@ -2,7 +2,7 @@
 
 import pytest
 
-from data import features as f
+from data import features
 from data import layouts
 from tests import synthetic
 
@@ -23,9 +23,9 @@ def test_every_layout_is_detected_and_reads_every_row(layout_name, release, tmp_
   assert len(tables['movies']) == len(release.movies)
   assert len(tables.get('users', release.users)) == len(release.users)
   first = tables['movies'][0]
-  assert first[f.MOVIE_TITLE] == 'Misérables, Les (1991)'  # decoded from latin-1 or UTF-8
-  expected_genres = sorted(f.genre_id(g) for g in release.movies[0].genres)
-  assert first[f.MOVIE_GENRES] == expected_genres
+  assert first[features.MOVIE_TITLE] == 'Misérables, Les (1991)'  # decoded from latin-1 or UTF-8
+  expected_genres = sorted(features.genre_id(g) for g in release.movies[0].genres)
+  assert first[features.MOVIE_GENRES] == expected_genres
 
 
 def test_grouplens_and_recbole_layouts_give_identical_rows(release, tmp_path):
@@ -38,45 +38,82 @@ def test_records_use_tfds_names_and_encodings(release, tmp_path):
   _, tables = read_release(synthetic.write_grouplens_100k(release, str(tmp_path)))
   rating, user = tables['ratings'][0], tables['users'][0]
   source_rating, source_user = release.ratings[0], release.users[0]
-  assert rating == {f.USER_ID: str(source_rating.user_id),
-                    f.MOVIE_ID: str(source_rating.movie_id),
-                    f.USER_RATING: float(source_rating.rating),
-                    f.TIMESTAMP: source_rating.timestamp}
-  assert user == {f.USER_ID: str(source_user.user_id),
-                  f.RAW_USER_AGE: float(source_user.age),
-                  f.BUCKETIZED_USER_AGE: float(synthetic.age_group(source_user.age)),
-                  f.USER_GENDER: int(source_user.gender == 'M'),
-                  f.USER_OCCUPATION_TEXT: source_user.occupation,
-                  f.USER_ZIP_CODE: source_user.zip_code}
+  assert rating == {features.USER_ID: str(source_rating.user_id),
+                    features.MOVIE_ID: str(source_rating.movie_id),
+                    features.USER_RATING: float(source_rating.rating),
+                    features.TIMESTAMP: source_rating.timestamp}
+  assert user == {features.USER_ID: str(source_user.user_id),
+                  features.RAW_USER_AGE: float(source_user.age),
+                  features.BUCKETIZED_USER_AGE: features.bucketize_age(source_user.age),
+                  features.USER_GENDER: int(source_user.gender == 'M'),
+                  features.USER_OCCUPATION_TEXT: source_user.occupation,
+                  features.USER_ZIP_CODE: source_user.zip_code}
 
 
 def test_1m_users_have_age_groups_and_occupation_text(release, tmp_path):
   _, tables = read_release(synthetic.write_grouplens_1m(release, str(tmp_path)))
   user = tables['users'][0]
-  assert f.RAW_USER_AGE not in user
-  assert user[f.BUCKETIZED_USER_AGE] == synthetic.age_group(release.users[0].age)
-  assert user[f.USER_OCCUPATION_TEXT] == 'college/grad student'
+  assert features.RAW_USER_AGE not in user
+  assert user[features.BUCKETIZED_USER_AGE] == features.bucketize_age(release.users[0].age)
+  assert user[features.USER_OCCUPATION_TEXT] == 'college/grad student'
 
 
 @pytest.mark.parametrize('age, bucket', [(7, 1), (17, 1), (18, 18), (24, 18), (25, 25),
                                          (49, 45), (50, 50), (56, 56), (73, 56)])
 def test_age_buckets_follow_movielens_1m(age, bucket):
-  assert f.bucketize_age(age) == bucket
+  assert features.bucketize_age(age) == bucket
+
+
+@pytest.mark.parametrize('name, value, label', [
+    (features.USER_GENDER, 1, 'M'), (features.USER_GENDER, 0, 'F'),
+    (features.BUCKETIZED_USER_AGE, 18.0, '18-24'), (features.BUCKETIZED_USER_AGE, 56.0, '56+'),
+    (features.BUCKETIZED_USER_AGE, 19.0, '19.0'),  # not an age group: shown as it is
+    (features.USER_OCCUPATION_TEXT, b'writer', 'writer')])
+def test_the_registry_labels_the_evaluators_slices(name, value, label):
+  assert [feature.name for feature in features.SLICED] == [
+      features.BUCKETIZED_USER_AGE, features.USER_GENDER, features.USER_OCCUPATION_TEXT]
+  assert features.slice_label(features.BY_NAME[name], value) == label
 
 
 def test_recbole_rebuilds_grouplens_titles():
   movies = layouts.RECBOLE_100K.movies
   assert layouts.parse_line(movies, '1\tToy Story\t1995\tAnimation Children\'s Comedy') == {
-      f.MOVIE_ID: '1', f.MOVIE_TITLE: 'Toy Story (1995)',
-      f.MOVIE_GENRES: [f.GENRE_IDS['Animation'], f.GENRE_IDS['Children'],
-                       f.GENRE_IDS['Comedy']]}
+      features.MOVIE_ID: '1', features.MOVIE_TITLE: 'Toy Story (1995)',
+      features.MOVIE_GENRES: [features.GENRE_IDS['Animation'], features.GENRE_IDS['Children'],
+                       features.GENRE_IDS['Comedy']]}
   # The copy's quirks: movie 267 and the one title with a parenthesis after its year.
-  assert layouts.parse_line(movies, '267\tunkonwn\tunkonwn\tunknown')[f.MOVIE_TITLE] == (
+  assert layouts.parse_line(movies, '267\tunkonwn\tunkonwn\tunknown')[features.MOVIE_TITLE] == (
       'unknown')
   assert layouts.parse_line(
       movies, '1412\tLand Before Time III: The Time of the Great Giving (1995)\tV\t'
-      "Animation Children's")[f.MOVIE_TITLE] == (
+      "Animation Children's")[features.MOVIE_TITLE] == (
           'Land Before Time III: The Time of the Great Giving (1995) (V)')
+
+
+@pytest.mark.parametrize('table, line', [
+    (layouts.GROUPLENS_100K.ratings, '196\t242\t3\t881250949'),
+    (layouts.GROUPLENS_100K.movies,
+     '|'.join(['1', 'Toy Story (1995)', '', '', ''] + list('0001110000000000000'))),
+    (layouts.GROUPLENS_100K.users, '2|53|F|other|94043'),
+    (layouts.RECBOLE_100K.ratings, '196\t242\t3\t881250949'),
+    (layouts.RECBOLE_100K.movies, "1\tToy Story\t1995\tAnimation Children's Comedy"),
+    (layouts.RECBOLE_100K.movies, '267\tunkonwn\tunkonwn\tunknown'),
+    (layouts.RECBOLE_100K.movies, '1412\tLand Before Time III (1995)\tV\tAnimation'),
+    (layouts.RECBOLE_100K.users, '1\t24\tM\ttechnician\t85711'),
+    (layouts.GROUPLENS_1M.ratings, '1::1193::5::978300760'),
+    (layouts.GROUPLENS_1M.movies, "1::Toy Story (1995)::Animation|Children's|Comedy"),
+    (layouts.GROUPLENS_1M.users, '2::M::56::16::70072'),
+    (layouts.GROUPLENS_CSV.ratings, '1,296,5.0,1147880044'),
+    (layouts.GROUPLENS_CSV.ratings, '1,306,3.5,1147868817'),
+    (layouts.GROUPLENS_CSV.movies, '11,"American President, The (1995)",Comedy|Drama|Romance'),
+    (layouts.GROUPLENS_CSV.movies, '1,Toy Story (1995),Adventure|Animation|Children'),
+])
+def test_a_record_is_written_as_the_line_it_was_read_from(table, line, tmp_path):
+  """One definition reads and writes: a line read and written again is the same line."""
+  path = tmp_path / table.file_name
+  layouts.write_table(str(path), table, [layouts.parse_line(table, line)])
+  header = [table.header] if table.header else []
+  assert path.read_bytes() == '\n'.join(header + [line, '']).encode(table.encoding)
 
 
 @pytest.mark.parametrize('table, line, message', [
@@ -111,7 +148,7 @@ def test_undecodable_line_is_reported_not_dropped(tmp_path):
   path.write_bytes('item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n'
                    .encode() + b'1\tCaf\xe9\t1995\tDrama\n2\tOk\t1996\tDrama\n')
   records, bad = layouts.read_table(str(path), layouts.RECBOLE_100K.movies)
-  assert [r[f.MOVIE_TITLE] for r in records] == ['Ok (1996)']
+  assert [r[features.MOVIE_TITLE] for r in records] == ['Ok (1996)']
   assert bad == [(2, "not valid utf-8: invalid continuation byte at byte 5")]
 
 
