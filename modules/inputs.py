@@ -121,8 +121,7 @@ def read_catalog_titles_and_genres(file_pattern: str) -> Tuple[List[str], List[L
   files = tf.io.gfile.glob(file_pattern)
   if not files:
     raise FileNotFoundError(f'no catalog examples match {file_pattern}')
-  spec = {features.MOVIE_TITLE: tf.io.FixedLenFeature([], tf.string),
-          features.MOVIE_GENRES: tf.io.VarLenFeature(tf.int64)}
+  spec = features.raw_feature_spec([features.MOVIE_TITLE, features.MOVIE_GENRES])
   genres: Dict[str, set] = {}
 
   def parse(records):

@@ -8,6 +8,7 @@ training. No TFX here: the executor reads the artifacts and writes the results; 
 is tested directly on small arrays and a small SavedModel.
 """
 import dataclasses
+import functools
 import logging
 import time
 from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
@@ -23,15 +24,10 @@ from shared import names
 
 logger = logging.getLogger(f'{names.LOGGER}.evaluator')
 
-_AGE_LABELS = {1: '1-17', 18: '18-24', 25: '25-34', 35: '35-44', 45: '45-49', 50: '50-55',
-               56: '56+'}
 # The user features the evaluation slices by (those the release has), and how each labels a
-# rating by its raw value.
+# rating by its raw value: the feature registry's slice labels (data/features.py).
 SLICES: Dict[str, Callable[[Any], str]] = {
-    features.USER_GENDER: lambda value: 'M' if value == 1 else 'F',
-    features.BUCKETIZED_USER_AGE: lambda value: _AGE_LABELS.get(int(value), str(value)),
-    features.USER_OCCUPATION_TEXT: lambda value: value.decode(),
-}
+    feature.name: functools.partial(features.slice_label, feature) for feature in features.SLICED}
 # The slice every release has: each rating's user's training ratings, bucketed.
 ACTIVITY_SLICE = 'user_training_ratings'
 UNKNOWN_USER = ''  # not an id of any user: the model's unknown-user embedding
