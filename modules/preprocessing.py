@@ -15,15 +15,13 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from modules import features as f
-
-DEFAULT_TIMESTAMP_BOUNDARIES = 1000
-DEFAULT_MAX_TITLE_TOKENS = 10_000
+from shared import names
 
 
-def preprocessing_fn(inputs, custom_config=None):
-  config = custom_config or {}
-  num_boundaries = int(config.get('timestamp_boundaries', DEFAULT_TIMESTAMP_BOUNDARIES))
-  max_tokens = int(config.get('max_title_tokens', DEFAULT_MAX_TITLE_TOKENS))
+
+def preprocessing_fn(inputs, custom_config):
+  num_boundaries = int(custom_config[names.TIMESTAMP_BOUNDARIES])
+  max_tokens = int(custom_config[names.MAX_TITLE_TOKENS])
 
   user_id = tf.reshape(inputs[f.USER_ID], [-1])
   timestamp = tf.cast(tf.reshape(inputs[f.TIMESTAMP], [-1]), tf.float64)

@@ -86,8 +86,7 @@ def load_inputs(tft_output: tft.TFTransformOutput, train_files: List[str],
 def run_fn(fn_args) -> None:
   started = time.monotonic()
   custom_config = fn_args.custom_config or {}
-  config = hparams.TrainingConfig.from_json_dict(custom_config.get(
-      'training', hparams.PRESETS[hparams.DEFAULT_PRESET].to_json_dict()))
+  config = hparams.TrainingConfig.from_json_dict(custom_config[names.TRAINING])
   if fn_args.hyperparameters:  # the Tuner's best settings, over the configured ones
     tuned = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters).values
     logger.info('Training with the Tuner\'s best settings: %s', tuned)
@@ -135,7 +134,7 @@ def run_fn(fn_args) -> None:
        for pair in trainer.pairs}, baseline['100'],
       os.path.join(fn_args.model_run_dir, names.PLOT_FILE))
   export(fn_args.serving_model_dir, fn_args.model_run_dir, tft_output, trainer,
-         int(custom_config.get('serving_k', serving.DEFAULT_K)))
+         int(custom_config[names.SERVING_K]))
   # Where the Trainer's time went: reading and building, the epochs, the export and checks.
   report['seconds'] = {'set_up': round(set_up - started, 2),
                        'training': round(trained - set_up, 2),

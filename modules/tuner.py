@@ -22,11 +22,10 @@ from tfx.components.tuner.component import TunerFnResult
 
 from modules import features as f
 from modules import hparams, trainer, training
+from shared import names
 
 logger = logging.getLogger('movielens_tfx.tuner')
 OBJECTIVE = 'val_top_100'
-DEFAULT_TRIALS = 10
-DEFAULT_VALIDATION_PERCENT = 10
 
 
 def search_space(values: Dict = hparams.SEARCH_SPACE) -> keras_tuner.HyperParameters:
@@ -76,18 +75,18 @@ class RetrievalTuner(keras_tuner.BayesianOptimization):
 
 def tuner_fn(fn_args) -> TunerFnResult:
   custom_config = fn_args.custom_config or {}
-  base = hparams.TrainingConfig.from_json_dict(custom_config['training'])
+  base = hparams.TrainingConfig.from_json_dict(custom_config[names.TRAINING])
   # Trials hold their input in memory and validate on all of the carved share.
   base = dataclasses.replace(base, input_mode='memory', validation_sample=0)
   tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
   vocabularies = trainer.read_vocabularies(tft_output, custom_config['catalog_files'])
   train = training.load_transformed(fn_args.train_files, tft_output.transformed_feature_spec())
   train, validation = carve_validation(
-      train, int(custom_config.get('validation_percent', DEFAULT_VALIDATION_PERCENT)),
+      train, int(custom_config[names.TUNE_VALIDATION_PERCENT]),
       base.seed)
   logger.info('Tuning on %s training ratings, validating on %s carved from them',
               f'{len(train[f.MOVIE_TITLE]):,}', f'{len(validation[f.MOVIE_TITLE]):,}')
-  trials = int(custom_config.get('trials', DEFAULT_TRIALS))
+  trials = int(custom_config[names.TUNE_TRIALS])
   tuner = RetrievalTuner(
       base, hyperparameters=search_space(),
       objective=keras_tuner.Objective(OBJECTIVE, direction='max'),

@@ -10,6 +10,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from modules import features as f
 from modules import preprocessing
+from pipeline import configs
 
 RAW_SPEC = {f.USER_ID: tf.io.FixedLenFeature([], tf.string),
             f.TIMESTAMP: tf.io.FixedLenFeature([], tf.int64),
@@ -38,7 +39,8 @@ def transformed(tmp_path_factory):
   metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
   with tft_beam.Context(temp_dir=temp):
     (rows, _), transform_fn = (ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
-        lambda inputs: preprocessing.preprocessing_fn(inputs, {'timestamp_boundaries': 5}))
+        lambda inputs: preprocessing.preprocessing_fn(
+            inputs, configs.Transform(timestamp_boundaries=5).custom_config()))
   output_dir = os.path.join(temp, 'output')
   _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
   return rows, tft.TFTransformOutput(output_dir)
