@@ -182,17 +182,18 @@ class Serving:
 @dataclasses.dataclass
 class Local:
   """Where and how runner_local.py runs the pipeline (not offered by runner_kubeflow.py)."""
-  output_dir: str = setting(DEFAULT_OUTPUT_DIR, 'where a local run writes; the paths below '
-                            'default to inside it', shown='outputs/ of the repository')
+  output_dir: str = setting(DEFAULT_OUTPUT_DIR, 'where a local run writes: the artifacts, ML '
+                            'Metadata, the served models and the logs default to inside it',
+                            shown='outputs/ of the repository')
   pipeline_root: str = setting('', 'root of the artifacts', shown='OUTPUT_DIR/pipeline_root')
   metadata_path: str = setting('', 'SQLite ML Metadata file', shown='OUTPUT_DIR/metadata.sqlite')
   beam_args: Optional[List[str]] = setting(
       None, "Beam pipeline arguments, as one shell-quoted string ('' for Beam's default, the "
-      'DirectRunner in memory)', shown='that, or for local data of 100 MB and more the '
-      'DirectRunner with a worker process per core')
+      'DirectRunner in memory)', shown='the DirectRunner in memory; for local data of 100 MB '
+      'and more with a worker process per core')
   until: str = setting('', 'run only the components this one needs and itself (a component '
                        'id, e.g. Transform), to check a new release before training on it',
-                       shown='all')
+                       shown='all components')
 
   def __post_init__(self):
     self.output_dir = _absolute(self.output_dir)
@@ -215,7 +216,8 @@ class Kubeflow:
                              'beside it as .yaml')
   # A cluster cannot read this machine's disk: data and outputs default to a bucket.
   output_dir: str = setting(f'gs://{PLACEHOLDER_BUCKET}/movielens-tfx',
-                            'the bucket directory the paths below default to')
+                            'the bucket directory the artifacts, the data and the served '
+                            'models default to inside')
   pipeline_root: str = setting('', 'root of the artifacts', shown='OUTPUT_DIR/pipeline_root')
   # Not chosen by a local directory's size: the cluster's runner is another matter.
   beam_args: List[str] = setting([], "Beam pipeline arguments for every Beam-running task, as "
@@ -295,8 +297,8 @@ def training_flags() -> List[flags.Flag]:
   """--preset, then a flag per training setting, which defaults to the preset's value."""
   default = hparams.PRESETS[hparams.DEFAULT_PRESET]
   return [PRESET_FLAG] + flags.flags_of(hparams.TrainingConfig, shown={
-      field.name: f"the preset's; {hparams.DEFAULT_PRESET}: "
-                  f'{flags.show(getattr(default, field.name))}'
+      field.name: f"the preset's ({hparams.DEFAULT_PRESET}: "
+                  f'{flags.show(getattr(default, field.name))})'
       for field in dataclasses.fields(hparams.TrainingConfig)})
 
 
@@ -318,7 +320,7 @@ def groups(runner: type) -> List[Tuple[str, str, List[flags.Flag]]]:
     found.append((section.__name__, _description(section), flags.flags_of(section)))
     if section is Transform:
       found.append(('Training', "modules/hparams.py's TrainingConfig: the Trainer's settings, "
-                    "and those the Tuner's trials start from", training_flags()))
+                    "and those the Tuner's trials start from.", training_flags()))
   own = RUNNER_SECTIONS[runner][1]
   found.append((own.__name__, _description(own), flags.flags_of(own)))
   return found

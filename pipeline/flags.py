@@ -34,12 +34,14 @@ def setting(default: Any, help_text: str, flag: str = '', shown: str = ''):
 
 @dataclasses.dataclass(frozen=True)
 class Flag:
-  """One flag: its name, the field it sets, how it parses, its default and help as shown."""
+  """One flag: its name, the field it sets, how it parses, its default and help as shown
+  (`literal`: the default is a value, as a flag would be given, not words about one)."""
   name: str
   field: str
   kind: Any
   default: str
   help: str
+  literal: bool = True
 
 
 def flag_name(field: dataclasses.Field) -> str:
@@ -86,13 +88,11 @@ def flags_of(section: type, shown: Optional[Dict[str, str]] = None) -> List[Flag
   """
   rows = []
   for field in dataclasses.fields(section):
-    if shown and field.name in shown:
-      default = shown[field.name]
-    else:
-      default = field.metadata['shown'] or show(
-          field.default_factory() if field.default_factory is not dataclasses.MISSING
-          else field.default)
-    rows.append(Flag(flag_name(field), field.name, field.type, default, field.metadata['help']))
+    words = (shown or {}).get(field.name) or field.metadata['shown']
+    value = (field.default_factory() if field.default_factory is not dataclasses.MISSING
+             else field.default)
+    rows.append(Flag(flag_name(field), field.name, field.type, words or show(value),
+                     field.metadata['help'], literal=not words))
   return rows
 
 
@@ -128,11 +128,15 @@ def read_section(section: type, args: argparse.Namespace):
   return section(**given(args, flags_of(section)))
 
 
+def _cell(text: str) -> str:
+  return text.replace('|', '\\|')
+
+
 def markdown_table(flags: Sequence[Flag]) -> str:
   """The flags as a Markdown table: flag, default, what it does."""
   lines = ['| flag | default | |', '| --- | --- | --- |']
   for flag in flags:
     name = f'`{flag.name}` / `--no-{flag.name[2:]}`' if flag.kind is bool else f'`{flag.name}`'
-    text = flag.help.replace('|', '\\|')
-    lines.append(f'| {name} | `{flag.default}` | {text} |')
+    default = f'`{flag.default}`' if flag.literal else _cell(flag.default)
+    lines.append(f'| {name} | {default} | {_cell(flag.help)} |')
   return '\n'.join(lines)
