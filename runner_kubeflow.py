@@ -24,7 +24,7 @@ def compile_pipeline(config: configs.KubeflowConfig) -> str:
   """Writes the PipelineJob file and the Kubeflow Pipelines spec beside it.
 
   Args:
-    config: what to compile (configs.parse_kubeflow_args).
+    config: what to compile (configs.parse_args with KubeflowConfig).
 
   Returns:
     The PipelineJob file's path.
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
   Returns:
     The exit code: 0 when both files were written.
   """
-  config = configs.parse_kubeflow_args(argv, __doc__.split('\n')[0])
+  config = configs.parse_args(argv, __doc__.split('\n')[0], configs.KubeflowConfig)
   output_file = compile_pipeline(config)
   kubeflow = config.kubeflow
   print(f'Compiled {config.run.pipeline_name} for Kubeflow Pipelines V2:\n'

@@ -13,9 +13,9 @@ Each section is what one part of the pipeline receives (pipeline/pipeline.py pas
   Local      where and how runner_local.py runs: paths, Beam's mode, --until
   Kubeflow   what runner_kubeflow.py compiles: the image, paths in a bucket, resources
 
-`parse_args` reads runner_local.py's command line into a LocalConfig, `parse_kubeflow_args`
-runner_kubeflow.py's into a KubeflowConfig; docs/configuration.md is written from the same
-flags (python -m tools.config_doc).
+`parse_args` reads runner_local.py's command line into a LocalConfig, or runner_kubeflow.py's
+into a KubeflowConfig; docs/configuration.md is written from the same flags
+(python -m tools.config_doc).
 """
 import argparse
 import dataclasses
@@ -360,38 +360,22 @@ def from_args(runner: type, args: argparse.Namespace):
   return runner(**sections, training=training)
 
 
-def _parse(runner: type, argv: Optional[Sequence[str]], description: str):
+def parse_args(argv: Optional[Sequence[str]] = None, description: str = '',
+               runner: type = LocalConfig) -> PipelineConfig:
+  """A runner's command line; a setting out of range is a usage error that names its flag,
+  before anything runs.
+
+  Args:
+    argv: the flags (default: sys.argv's).
+    description: the runner's one-line description, for --help.
+    runner: LocalConfig (runner_local.py's) or KubeflowConfig (runner_kubeflow.py's).
+
+  Returns:
+    The runner's configuration.
+  """
   parser = make_parser(runner, description)
   args = parser.parse_args(argv)
   try:
     return from_args(runner, args)
   except ValueError as error:
     parser.error(str(error))
-
-
-def parse_args(argv: Optional[Sequence[str]] = None, description: str = '') -> LocalConfig:
-  """runner_local.py's command line; a setting out of range is a usage error that names its
-  flag, before anything runs.
-
-  Args:
-    argv: the flags (default: sys.argv's).
-    description: the runner's one-line description, for --help.
-
-  Returns:
-    The LocalConfig.
-  """
-  return _parse(LocalConfig, argv, description)
-
-
-def parse_kubeflow_args(argv: Optional[Sequence[str]] = None,
-                        description: str = '') -> KubeflowConfig:
-  """runner_kubeflow.py's command line, as parse_args reads runner_local.py's.
-
-  Args:
-    argv: the flags (default: sys.argv's).
-    description: the runner's one-line description, for --help.
-
-  Returns:
-    The KubeflowConfig.
-  """
-  return _parse(KubeflowConfig, argv, description)

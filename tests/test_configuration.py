@@ -59,12 +59,12 @@ def test_every_flag_of_the_local_runner_still_works_and_kubeflow_offers_no_local
   assert set(LOCAL_FLAGS) - set(LOCAL_ONLY) <= kubeflow
   for flag in LOCAL_ONLY:
     with pytest.raises(SystemExit):
-      configs.parse_kubeflow_args([flag, 'x'])
+      configs.parse_args([flag, 'x'], runner=configs.KubeflowConfig)
 
 
 def test_a_flag_not_given_leaves_its_sections_default():
   local = configs.parse_args([])
-  kubeflow = configs.parse_kubeflow_args([])
+  kubeflow = configs.parse_args([], runner=configs.KubeflowConfig)
   for name, section in configs.SECTIONS:
     if name not in ('data', 'serving'):  # their paths are the runner's to fill in
       assert getattr(local, name) == section() == getattr(kubeflow, name), name
@@ -75,7 +75,8 @@ def test_a_flag_not_given_leaves_its_sections_default():
 
 
 def test_each_runner_fills_in_the_paths_left_empty(tmp_path):
-  kubeflow = configs.parse_kubeflow_args(['--output-dir', 'gs://b/m/', '--release', '1m'])
+  kubeflow = configs.parse_args(['--output-dir', 'gs://b/m/', '--release', '1m'],
+                                runner=configs.KubeflowConfig)
   assert kubeflow.data.data_dir == 'gs://b/m/data/ml-1m'
   assert kubeflow.serving.serving_dir == 'gs://b/m/serving'
   assert kubeflow.kubeflow.pipeline_root == 'gs://b/m/pipeline_root'
