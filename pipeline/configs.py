@@ -220,9 +220,9 @@ class Kubeflow:
                             'models default to inside')
   pipeline_root: str = setting('', 'root of the artifacts', shown='OUTPUT_DIR/pipeline_root')
   # Not chosen by a local directory's size: the cluster's runner is another matter.
-  beam_args: List[str] = setting([], "Beam pipeline arguments for every Beam-running task, as "
-                                 "one shell-quoted string (e.g. Dataflow's)",
-                                 shown="none: the DirectRunner in memory")
+  beam_args: List[str] = setting(
+      DEFAULT_BEAM_ARGS, "Beam pipeline arguments for every Beam-running task, as one "
+      "shell-quoted string (e.g. Dataflow's)", shown='none: the DirectRunner in memory')
   trainer_cpu: float = setting(0.0, "the Trainer's (and Tuner's) vCPU limit (0: the cluster's "
                                'default)')
   trainer_memory_gb: float = setting(0.0, "the Trainer's (and Tuner's) memory limit in GB (0: "
@@ -239,6 +239,7 @@ class Kubeflow:
       raise ValueError('--trainer-gpu-type needs --trainer-gpus N')
     if self.trainer_gpus and not self.trainer_gpu_type:
       self.trainer_gpu_type = DEFAULT_GPU_TYPE
+    self.output_dir = _absolute(self.output_dir)
     self.pipeline_root = _under(self.output_dir, self.pipeline_root, 'pipeline_root')
 
 
@@ -297,8 +298,8 @@ def training_flags() -> List[flags.Flag]:
   """--preset, then a flag per training setting, which defaults to the preset's value."""
   default = hparams.PRESETS[hparams.DEFAULT_PRESET]
   return [PRESET_FLAG] + flags.flags_of(hparams.TrainingConfig, shown={
-      field.name: f"the preset's ({hparams.DEFAULT_PRESET}: "
-                  f'{flags.show(getattr(default, field.name))})'
+      field.name: f"the preset's; {hparams.DEFAULT_PRESET}: "
+                  f'{flags.show(getattr(default, field.name))}'
       for field in dataclasses.fields(hparams.TrainingConfig)})
 
 

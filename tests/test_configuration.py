@@ -74,12 +74,16 @@ def test_a_flag_not_given_leaves_its_sections_default():
   assert local.training == kubeflow.training == hparams.PRESETS[hparams.DEFAULT_PRESET]
 
 
-def test_each_runner_fills_in_the_paths_left_empty(tmp_path):
+def test_each_runner_fills_in_the_paths_left_empty(tmp_path, monkeypatch):
   kubeflow = configs.parse_args(['--output-dir', 'gs://b/m/', '--release', '1m'],
                                 runner=configs.KubeflowConfig)
   assert kubeflow.data.data_dir == 'gs://b/m/data/ml-1m'
   assert kubeflow.serving.serving_dir == 'gs://b/m/serving'
   assert kubeflow.kubeflow.pipeline_root == 'gs://b/m/pipeline_root'
+  monkeypatch.chdir(tmp_path)  # a local directory given relative is made absolute
+  kubeflow = configs.parse_args(['--output-dir', 'kfp'], runner=configs.KubeflowConfig)
+  assert kubeflow.data.data_dir == str(tmp_path / 'kfp' / 'data' / 'ml-100k')
+  assert kubeflow.kubeflow.pipeline_root == str(tmp_path / 'kfp' / 'pipeline_root')
   local = configs.parse_args(['--output-dir', str(tmp_path), '--serving-dir', 'gs://b/s'])
   assert local.serving.serving_dir == 'gs://b/s'
   assert local.local.logs_dir == str(tmp_path / 'logs')
