@@ -153,7 +153,7 @@ def fingerprints(root=None):
   from pipeline import configs
   original = fingerprint.source_fingerprint
   pipeline_module.source_fingerprint = lambda *modules: original(
-      *modules, root=root or fingerprint.REPO_ROOT)
+      *modules, root=root or names.REPO_ROOT)
   try:
     config = configs.LocalConfig()
     built = pipeline_module.create_pipeline(config, config.local.pipeline_root,
@@ -181,9 +181,8 @@ def test_editing_code_changes_the_fingerprint_of_exactly_the_components_that_run
   """A copy of the project's packages, one file edited: the components whose fingerprint
   changes (and so run again, with what is downstream of them) are those importing it."""
   import shutil
-  from pipeline import fingerprint
   for package in ('components', 'data', 'inspector', 'modules', 'pipeline', 'shared'):
-    shutil.copytree(os.path.join(fingerprint.REPO_ROOT, package), tmp_path / package,
+    shutil.copytree(os.path.join(names.REPO_ROOT, package), tmp_path / package,
                     ignore=shutil.ignore_patterns('__pycache__'))
   before = fingerprints(str(tmp_path))
   assert before == fingerprints()  # the copy fingerprints as the original
