@@ -54,11 +54,27 @@ def compile_pipeline(config: configs.KubeflowConfig) -> str:
 
 
 def kfp_spec_path(output_file: str) -> str:
+  """Where the Kubeflow Pipelines spec goes beside a PipelineJob file.
+
+  Args:
+    output_file: the PipelineJob file (.json).
+
+  Returns:
+    The same path ending in .yaml.
+  """
   return os.path.splitext(output_file)[0] + '.yaml'
 
 
 def write_kfp_spec(job_file: str, pipeline_root: str) -> str:
-  """The PipelineJob's pipeline spec alone, as Kubeflow Pipelines' client reads it."""
+  """Writes the PipelineJob's pipeline spec alone, as Kubeflow Pipelines' client reads it.
+
+  Args:
+    job_file: the compiled PipelineJob file.
+    pipeline_root: the spec's default pipeline root.
+
+  Returns:
+    The spec file's path (kfp_spec_path).
+  """
   import yaml
   with open(job_file) as file:
     spec = json.load(file)['pipelineSpec']

@@ -295,7 +295,11 @@ PRESET_FLAG = flags.Flag('--preset', 'preset', str, hparams.DEFAULT_PRESET,
 
 
 def training_flags() -> List[flags.Flag]:
-  """--preset, then a flag per training setting, which defaults to the preset's value."""
+  """The Training group's flags.
+
+  Returns:
+    --preset, then a flag per training setting, whose default is the preset's value.
+  """
   default = hparams.PRESETS[hparams.DEFAULT_PRESET]
   return [PRESET_FLAG] + flags.flags_of(hparams.TrainingConfig, shown={
       field.name: f"the preset's; {hparams.DEFAULT_PRESET}: "

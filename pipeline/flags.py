@@ -45,6 +45,7 @@ class Flag:
 
 
 def flag_name(field: dataclasses.Field) -> str:
+  """A field's flag: --kebab-case of its name, or of the name `setting` gave it."""
   return '--' + (field.metadata.get('flag') or field.name).replace('_', '-')
 
 
@@ -118,13 +119,29 @@ def add_group(parser: argparse.ArgumentParser, title: str, description: str,
 
 
 def given(args: argparse.Namespace, flags: Sequence[Flag]) -> Dict[str, Any]:
-  """The values of the flags that were given, by field name."""
+  """The values of the flags that were given.
+
+  Args:
+    args: what the runner's parser parsed.
+    flags: the flags to read.
+
+  Returns:
+    {field name: value} of those given on the command line.
+  """
   return {flag.field: getattr(args, flag.field) for flag in flags
           if getattr(args, flag.field) is not None}
 
 
 def read_section(section: type, args: argparse.Namespace):
-  """A section from parsed flags: the given ones, the section's defaults for the rest."""
+  """A section from parsed flags.
+
+  Args:
+    section: the section's dataclass.
+    args: what the runner's parser parsed.
+
+  Returns:
+    The section: the flags given, the dataclass's defaults for the rest.
+  """
   return section(**given(args, flags_of(section)))
 
 
@@ -133,7 +150,14 @@ def _cell(text: str) -> str:
 
 
 def markdown_table(flags: Sequence[Flag]) -> str:
-  """The flags as a Markdown table: flag, default, what it does."""
+  """The flags as a Markdown table.
+
+  Args:
+    flags: one section's flags.
+
+  Returns:
+    The table: flag, default, what it does.
+  """
   lines = ['| flag | default | |', '| --- | --- | --- |']
   for flag in flags:
     name = f'`{flag.name}` / `--no-{flag.name[2:]}`' if flag.kind is bool else f'`{flag.name}`'

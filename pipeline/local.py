@@ -69,7 +69,8 @@ def run_and_report(config: configs.LocalConfig) -> int:
     print(f'\nerror: {error}', file=sys.stderr)
     return 1
   except Exception as error:  # pylint: disable=broad-except
-    logging.getLogger(f'{names.LOGGER}.runner').error('The run failed', exc_info=True)  # to the log file
+    # The traceback to the log file; the console gets the sentence below.
+    logging.getLogger(f'{names.LOGGER}.runner').error('The run failed', exc_info=True)
     print(f'\nThe run failed: {type(error).__name__}: {error}\n'
           f'(traceback and full log: {reporter.log_path})', file=sys.stderr)
     return 1
@@ -87,7 +88,14 @@ def run_and_report(config: configs.LocalConfig) -> int:
 
 
 def push_summary(outputs) -> str:
-  """What the Pusher did, in a sentence."""
+  """What the Pusher did, in a sentence.
+
+  Args:
+    outputs: the run's outputs (metadata.run_outputs).
+
+  Returns:
+    The sentence, or '' when the run had no Pusher.
+  """
   pushed = next((o for o in outputs if o.type == 'PushedModel'), None)
   if pushed is None:
     return ''
