@@ -13,6 +13,14 @@ from pipeline import configs, local  # noqa: E402
 
 
 def main(argv=None) -> int:
+  """Runs the pipeline as the command line configures it.
+
+  Args:
+    argv: the flags (default: sys.argv's); `--help` lists them by section.
+
+  Returns:
+    The exit code: 0 if the run succeeded.
+  """
   return local.run_and_report(configs.parse_args(argv, __doc__.split('\n')[0]))
 
 

@@ -33,7 +33,7 @@ def latest_training_inputs(output_dir: str = configs.DEFAULT_OUTPUT_DIR,
 
 
 def latest_outputs(output_dir: str, pipeline_name: str, needed: str):
-  config = configs.PipelineConfig(output_dir=output_dir)
+  config = configs.Local(output_dir=output_dir)
   store = metadata.connect(config.metadata_path)
   for run in reversed(metadata.runs(store, pipeline_name)):
     outputs = {f'{o.component}.{o.key}': o.uri

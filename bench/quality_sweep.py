@@ -26,9 +26,7 @@ from shared import names  # noqa: E402
 
 
 def parse(flags: str) -> hparams.TrainingConfig:
-  parser = argparse.ArgumentParser(prog='configuration')
-  configs.add_flags(parser)
-  return configs.from_flags(parser.parse_args(shlex.split(flags))).training
+  return configs.parse_args(shlex.split(flags)).training
 
 
 def main() -> None:

@@ -118,7 +118,7 @@ def main(argv=None) -> int:
                       help='skip batches whose [batch, candidates] scores pass this')
   args = parser.parse_args(argv)
   directory = args.model or newest_version(
-      configs.PipelineConfig(output_dir=args.output_dir).serving_dir)
+      configs.LocalConfig(local=configs.Local(output_dir=args.output_dir)).serving.serving_dir)
   _, eval_, _ = common.latest_raw_examples(args.output_dir)
   users, timestamps = eval_['user_id'], eval_['timestamp']
   paths = Paths(directory)

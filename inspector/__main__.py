@@ -63,8 +63,7 @@ def main(argv=None) -> int:
       command.add_argument(name, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
 
-  metadata_path = args.metadata_path or configs.PipelineConfig(
-      output_dir=args.output_dir).metadata_path
+  metadata_path = args.metadata_path or configs.Local(output_dir=args.output_dir).metadata_path
   try:
     inspector = Inspector(metadata_path, args.pipeline_name)
     if args.command == 'runs':

@@ -2,11 +2,14 @@
 
 `tutorial` is TFRS' "Building deep retrieval models" as published; `recommended` is the
 best configuration measured here on MovieLens 100k (docs/model.md); `large` is for a million
-ratings and more on a CPU (docs/scale.md). The pipeline's flags start from a
-preset and override single fields; the Trainer receives the result in its custom_config.
+ratings and more on a CPU (docs/scale.md). The presets are the only source of training
+values: TrainingConfig's fields have no defaults. The pipeline's flags start from a preset
+and override single fields; the Trainer receives the result in its custom_config.
 """
 import dataclasses
 from typing import Any, Dict, List, Tuple
+
+from shared import names
 
 
 OPTIMIZERS = ('adagrad', 'adam', 'adamw')
@@ -19,69 +22,68 @@ SOFTMAXES = ('in-batch', 'catalog', 'auto')
 CATALOG_SOFTMAX_MAX_TITLES = 10_000
 
 
-def _setting(default=dataclasses.MISSING, help_text: str = ''):
-  """A training setting; its help text is the command-line flag's (pipeline/configs.py)."""
-  return dataclasses.field(default=default, metadata={'help': help_text})
+def _setting(help_text: str):
+  """A training setting: no default (the presets give every value); its help text is the
+  command-line flag's (pipeline/configs.py)."""
+  return dataclasses.field(metadata={'help': help_text})
 
 
 @dataclasses.dataclass
 class TrainingConfig:
   """Every training setting, declared once: the model reads the values, the runners make a
-  flag of each setting that has help text."""
+  flag of each, and the presets below are the only source of their values."""
   layer_sizes: List[int] = _setting(
-      help_text='dense layers of both towers, e.g. 128,64,32 (ReLU on all but the last)')
-  embedding_dim: int = _setting(32, 'width of the user, timestamp, title and word embeddings')
-  epochs: int = _setting(300, 'training epochs')
-  batch_size: int = _setting(2048, 'training batch size (and in-batch negatives per query)')
-  optimizer: str = _setting('adagrad', 'adagrad, adam or adamw (Adam with decoupled weight '
-                            'decay)')
-  learning_rate: float = _setting(0.1, "the optimizer's learning rate")
+      'dense layers of both towers, e.g. 128,64,32 (ReLU on all but the last)')
+  embedding_dim: int = _setting('width of the user, timestamp, title and word embeddings')
+  epochs: int = _setting('training epochs')
+  batch_size: int = _setting('training batch size (and in-batch negatives per query)')
+  optimizer: str = _setting('adagrad, adam or adamw (Adam with decoupled weight decay)')
+  learning_rate: float = _setting("the optimizer's learning rate")
   learning_rate_schedule: str = _setting(
-      'constant', "'constant' or 'cosine' (from --learning-rate down to 0 over --epochs "
-      'along a half cosine)')
-  weight_decay: float = _setting(0.004, "adamw's weight decay (Keras' default)")
-  validation_freq: int = _setting(5, 'epochs between validations over the whole catalog')
-  dropout: float = _setting(0.0, 'dropout after each ReLU layer of both towers, in training')
-  temperature: float = _setting(1.0, 'divides the scores of the in-batch softmax')
+      "'constant' or 'cosine' (from --learning-rate down to 0 over --epochs along a half "
+      'cosine)')
+  weight_decay: float = _setting("adamw's weight decay (Keras' default)")
+  validation_freq: int = _setting('epochs between validations over the whole catalog')
+  dropout: float = _setting('dropout after each ReLU layer of both towers, in training')
+  temperature: float = _setting('divides the scores of the in-batch softmax')
   normalize: bool = _setting(
-      False, 'scale both towers\' embeddings to unit length: scores are cosines (use with a '
+      'scale both towers\' embeddings to unit length: scores are cosines (use with a '
       'temperature below 1)')
   logq_correction: bool = _setting(
-      False, "subtract each in-batch candidate's log sampling probability")
+      "subtract each in-batch candidate's log sampling probability")
   remove_accidental_hits: bool = _setting(
-      False, 'do not count the same title elsewhere in a batch as negative')
-  unique_candidates: bool = _setting(False, 'one softmax column per distinct title of a batch')
+      'do not count the same title elsewhere in a batch as negative')
+  unique_candidates: bool = _setting('one softmax column per distinct title of a batch')
   softmax: str = _setting(
-      'in-batch', "the training loss's candidates: 'in-batch' (the batch's titles, as TFRS' "
+      "the training loss's candidates: 'in-batch' (the batch's titles, as TFRS' "
       "Retrieval task; the logQ correction applies), 'catalog' (every catalog title: the exact "
       "softmax, nothing sampled to correct) or 'auto' (catalog for catalogs of at most "
       f"{CATALOG_SOFTMAX_MAX_TITLES:,} titles, in-batch beyond)")
   movie_features: bool = _setting(
-      False, "add the movie's genres and release year to the candidate tower")
+      "add the movie's genres and release year to the candidate tower")
   user_features: bool = _setting(
-      False, "add the user's age group, gender, occupation and zip-code prefix to the query "
+      "add the user's age group, gender, occupation and zip-code prefix to the query "
       'tower (releases that have them)')
   user_id_dropout: float = _setting(
-      0.0, 'share of training examples whose user id is hidden (the unknown-user index), so '
+      'share of training examples whose user id is hidden (the unknown-user index), so '
       'the query tower learns to serve users it never saw from their features')
-  seed: int = _setting(42, 'random seed of initialisation and shuffling')
+  seed: int = _setting('random seed of initialisation and shuffling')
   ensemble: int = _setting(
-      1, 'train this many pairs of towers, from seeds --seed, --seed + 1, ..., and serve them '
+      'train this many pairs of towers, from seeds --seed, --seed + 1, ..., and serve them '
       "as one model: each side's embeddings are the pairs' side by side, so a score is the sum "
       "of the pairs' scores (training time grows with it)")
   patience: int = _setting(
-      0, 'stop after this many validations in a row without a better top-100 and keep the '
+      'stop after this many validations in a row without a better top-100 and keep the '
       'best validated epoch\'s towers (0: train every epoch, keep the last)')
   validation_sample: int = _setting(
-      100_000, 'held-out ratings scored at each validation: a fixed, seeded sample of the '
+      'held-out ratings scored at each validation: a fixed, seeded sample of the '
       'eval split when it is larger (0: all of it); the Evaluator scores every one')
   input_mode: str = _setting(
-      'auto', "'memory' (the examples as arrays, shuffled by row), 'stream' (read from the "
+      "'memory' (the examples as arrays, shuffled by row), 'stream' (read from the "
       "TFRecords each epoch, shuffled by file and in a bounded buffer) or 'auto': memory "
       'when they fit --memory-budget-mb')
-  memory_budget_mb: int = _setting(4096, 'the most the in-memory training input may take')
-  shuffle_buffer: int = _setting(200_000, 'examples in the streaming input\'s shuffle buffer')
-  top_ks: Tuple[int, ...] = (1, 5, 10, 50, 100)  # the K of every top-K figure (no flag)
+  memory_budget_mb: int = _setting('the most the in-memory training input may take')
+  shuffle_buffer: int = _setting('examples in the streaming input\'s shuffle buffer')
 
   def __post_init__(self):
     for name, value, choices in (
@@ -108,6 +110,11 @@ class TrainingConfig:
     if not self.layer_sizes or min(self.layer_sizes) < 1:
       raise ValueError(f'layer sizes must be positive, not {self.layer_sizes}')
 
+  @property
+  def top_ks(self) -> Tuple[int, ...]:
+    """The K of every top-K figure: not a setting (shared.names)."""
+    return names.TOP_KS
+
   def uses_catalog_softmax(self, num_titles: int) -> bool:
     """Whether training scores every one of a catalog's `num_titles` (the exact softmax)."""
     return self.softmax == 'catalog' or (
@@ -118,33 +125,51 @@ class TrainingConfig:
 
   @classmethod
   def from_json_dict(cls, values: Dict[str, Any]) -> 'TrainingConfig':
+    """The TrainingConfig of to_json_dict's values: every setting, and no other.
+
+    Args:
+      values: {setting: value}, as the pipeline's custom_config carries them.
+
+    Returns:
+      The TrainingConfig; ValueError names any unknown or missing setting.
+    """
     known = {field.name for field in dataclasses.fields(cls)}
-    unknown = set(values) - known
+    unknown, missing = set(values) - known, known - set(values)
     if unknown:
       raise ValueError(f'unknown training settings: {", ".join(sorted(unknown))}')
-    values = dict(values)
-    values['top_ks'] = tuple(values.get('top_ks', cls.top_ks))
+    if missing:
+      raise ValueError(f'missing training settings: {", ".join(sorted(missing))}')
     return cls(**values)
 
 
+# TFRS' "Building deep retrieval models" as published, with this project's validation and
+# input settings.
+_TUTORIAL = TrainingConfig(
+    layer_sizes=[64, 32], embedding_dim=32, epochs=300, batch_size=2048, optimizer='adagrad',
+    learning_rate=0.1, learning_rate_schedule='constant', weight_decay=0.004,
+    validation_freq=5, dropout=0.0, temperature=1.0, normalize=False, logq_correction=False,
+    remove_accidental_hits=False, unique_candidates=False, softmax='in-batch',
+    movie_features=False, user_features=False, user_id_dropout=0.0, seed=42, ensemble=1,
+    patience=0, validation_sample=100_000, input_mode='auto', memory_budget_mb=4096,
+    shuffle_buffer=200_000)
+# docs/model.md: each departure from the tutorial measured on MovieLens 100k (three seeds).
+# Wide towers held back by dropout, the exact softmax where the catalog allows it (--softmax
+# auto) and the user's features. Early stopping (patience 1 of validations every 5 epochs)
+# keeps the best validated towers: on 100k epochs 10 to 30. Three such pairs from
+# consecutive seeds, served side by side (an ensemble: three times the training time,
+# 192-wide embeddings).
+_RECOMMENDED = dataclasses.replace(
+    _TUTORIAL, layer_sizes=[512, 256, 64], epochs=40, optimizer='adam', learning_rate=0.002,
+    dropout=0.2, softmax='auto', logq_correction=True, movie_features=True, user_features=True,
+    patience=1, ensemble=3)
 PRESETS = {
-    'tutorial': TrainingConfig(layer_sizes=[64, 32]),
-    # docs/model.md: each departure from the tutorial measured on MovieLens 100k (three
-    # seeds). Wide towers held back by dropout, the exact softmax where the catalog allows
-    # it (--softmax auto) and the user's features. Early stopping (patience 1 of validations
-    # every 5 epochs) keeps the best validated towers: on 100k epochs 10 to 30. Three such
-    # pairs from consecutive seeds, served side by side (an ensemble: three times the
-    # training time, 192-wide embeddings).
-    'recommended': TrainingConfig(layer_sizes=[512, 256, 64], epochs=40, optimizer='adam',
-                                  learning_rate=0.002, dropout=0.2, softmax='auto',
-                                  logq_correction=True, movie_features=True,
-                                  user_features=True, patience=1, ensemble=3),
-    # For a million ratings and more on a CPU (docs/scale.md): narrower towers, no dropout
-    # and the in-batch softmax cost far less per epoch; the recommended preset until
-    # 2026-11-30.
-    'large': TrainingConfig(layer_sizes=[128, 64, 32], epochs=20, optimizer='adam',
-                            learning_rate=0.002, logq_correction=True, movie_features=True,
-                            patience=1),
+    'tutorial': _TUTORIAL,
+    'recommended': _RECOMMENDED,
+    # For a million ratings and more on a CPU (docs/scale.md): narrower towers, no dropout,
+    # the in-batch softmax and one pair cost far less per epoch than the recommended preset.
+    'large': dataclasses.replace(_RECOMMENDED, layer_sizes=[128, 64, 32], epochs=20,
+                                 dropout=0.0, softmax='in-batch', user_features=False,
+                                 ensemble=1),
 }
 DEFAULT_PRESET = 'recommended'
 
@@ -166,7 +191,15 @@ SEARCH_SPACE = {
 
 
 def with_tuned(config: TrainingConfig, values: Dict[str, Any]) -> TrainingConfig:
-  """`config` with a Tuner's chosen values (SEARCH_SPACE's names) in place of its own."""
+  """`config` with a Tuner's chosen values in place of its own.
+
+  Args:
+    config: the settings the Tuner started from.
+    values: the Tuner's choices, by SEARCH_SPACE's names (layer sizes as text).
+
+  Returns:
+    The TrainingConfig the Trainer trains with.
+  """
   values = dict(values)
   if isinstance(values.get('layer_sizes'), str):
     values['layer_sizes'] = [int(size) for size in values['layer_sizes'].split(',')]
@@ -174,7 +207,15 @@ def with_tuned(config: TrainingConfig, values: Dict[str, Any]) -> TrainingConfig
 
 
 def preset(name: str, **overrides) -> TrainingConfig:
-  """A preset with some fields overridden (None leaves the preset's value)."""
+  """A preset with some settings overridden.
+
+  Args:
+    name: a name of PRESETS.
+    **overrides: settings by name; None leaves the preset's value.
+
+  Returns:
+    The TrainingConfig; ValueError for an unknown preset or a value out of range.
+  """
   if name not in PRESETS:
     raise ValueError(f'unknown preset {name!r}; choose one of {", ".join(PRESETS)}')
   base = PRESETS[name].to_json_dict()

@@ -33,7 +33,6 @@ from modules import features
 EXTRA_DIR = 'assets.extra'
 TITLES_FILE = 'candidate_titles.json'
 EMBEDDINGS_FILE = 'candidate_embeddings.npy'
-DEFAULT_K = 100
 SIGNATURES = ('serving_default', 'embed', 'retrieve', 'retrieve_excluding')
 FEATURE_SIGNATURES = ('embed_with_features', 'retrieve_with_features')
 
@@ -58,7 +57,7 @@ class QueryModel(tf.Module):
   """
 
   def __init__(self, tft_output: tft.TFTransformOutput, query_tower: tf.keras.Model,
-               titles: Sequence[str], candidate_embeddings: np.ndarray, k: int = DEFAULT_K):
+               titles: Sequence[str], candidate_embeddings: np.ndarray, k: int):
     super().__init__()
     if len(titles) != len(candidate_embeddings):
       raise ValueError(f'{len(titles)} titles but {len(candidate_embeddings)} embeddings')

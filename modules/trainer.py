@@ -58,7 +58,7 @@ def run_fn(fn_args) -> None:
   tf.io.gfile.makedirs(fn_args.model_run_dir)
   plot_validation(config, result, os.path.join(fn_args.model_run_dir, names.PLOT_FILE))
   export(fn_args.serving_model_dir, fn_args.model_run_dir, tft_output, result,
-         vocabularies.titles, int(custom_config.get(names.SERVING_K, serving.DEFAULT_K)))
+         vocabularies.titles, int(custom_config[names.SERVING_K]))
   # Where the Trainer's time went: reading and building, the epochs, the export and checks.
   set_up = fit_started - started + result.set_up_seconds
   report['seconds'] = {'set_up': round(set_up, 2),
@@ -81,8 +81,7 @@ def training_config(custom_config: Dict, hyperparameters) -> hparams.TrainingCon
   Returns:
     The TrainingConfig.
   """
-  config = hparams.TrainingConfig.from_json_dict(custom_config.get(
-      names.TRAINING, hparams.PRESETS[hparams.DEFAULT_PRESET].to_json_dict()))
+  config = hparams.TrainingConfig.from_json_dict(custom_config[names.TRAINING])
   if hyperparameters:
     tuned = keras_tuner.HyperParameters.from_config(hyperparameters).values
     logger.info('Training with the Tuner\'s best settings: %s', tuned)

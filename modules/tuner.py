@@ -22,8 +22,6 @@ from shared import names
 
 logger = logging.getLogger(f'{names.LOGGER}.tuner')
 OBJECTIVE = callbacks.MONITOR  # a trial's best validated top-100
-DEFAULT_TRIALS = 10
-DEFAULT_VALIDATION_PERCENT = 10
 
 
 def search_space(values: Dict = hparams.SEARCH_SPACE) -> keras_tuner.HyperParameters:
@@ -94,12 +92,12 @@ def tuner_fn(fn_args) -> TunerFnResult:
   vocabularies = inputs.read_vocabularies(tft_output, custom_config[names.CATALOG_FILES])
   train = inputs.load_transformed(fn_args.train_files, tft_output.transformed_feature_spec())
   train, validation = carve_validation(
-      train, int(custom_config.get('validation_percent', DEFAULT_VALIDATION_PERCENT)),
+      train, int(custom_config[names.TUNE_VALIDATION_PERCENT]),
       base.seed)
   logger.info('Tuning on %s training ratings, validating on %s carved from them',
               f'{len(train[features.MOVIE_TITLE]):,}',
               f'{len(validation[features.MOVIE_TITLE]):,}')
-  trials = int(custom_config.get(names.TUNE_TRIALS, DEFAULT_TRIALS))
+  trials = int(custom_config[names.TUNE_TRIALS])
   tuner = RetrievalTuner(
       base, hyperparameters=search_space(),
       objective=keras_tuner.Objective(OBJECTIVE, direction='max'),

@@ -15,57 +15,70 @@ from pipeline import artifact_check, configs, progress, run_lock
 from shared import names
 
 
-def run(config: configs.PipelineConfig) -> None:
-  """Runs the pipeline (up to `config.until`); raises what a failed component raised."""
+def run(config: configs.LocalConfig) -> None:
+  """Runs the pipeline (up to `config.local.until`); raises what a failed component raised.
+
+  Args:
+    config: the local run's configuration.
+  """
   from tfx import v1 as tfx  # imported after logging is set up: TFX logs on import
   from tfx.orchestration.pipeline import RunOptions
   from pipeline.pipeline import create_pipeline
 
-  os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
+  local = config.local
+  os.makedirs(os.path.dirname(local.metadata_path), exist_ok=True)
   connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
-      config.metadata_path)
-  pipeline = create_pipeline(config, connection)
+      local.metadata_path)
+  pipeline = create_pipeline(config, local.pipeline_root, local.beam_args, connection)
   run_options = None
-  if config.until:
+  if local.until:
     ids = [component.id for component in pipeline.components]
-    if config.until not in ids:
-      raise ValueError(f'--until {config.until}: no such component; choose one of '
+    if local.until not in ids:
+      raise ValueError(f'--until {local.until}: no such component; choose one of '
                        f'{", ".join(ids)}')
-    run_options = RunOptions(to_nodes=[config.until])
+    run_options = RunOptions(to_nodes=[local.until])
   tfx.orchestration.LocalDagRunner().run(pipeline, run_options=run_options)
 
 
-def run_and_report(config: configs.PipelineConfig) -> int:
-  """Runs the pipeline, printing its progress and then its outputs; 0 if it succeeded."""
-  reporter = progress.setup(config.logs_dir)
-  print(f'Pipeline {config.pipeline_name}: data {config.data_dir}\n'
-        f'  artifacts under {config.pipeline_root}\n'
-        f'  ML Metadata in {config.metadata_path}\n'
-        f'  Beam arguments: {shlex.join(config.beam_args) or "none (the DirectRunner in memory)"}\n'
+def run_and_report(config: configs.LocalConfig) -> int:
+  """Runs the pipeline, printing its progress and then its outputs.
+
+  Args:
+    config: the local run's configuration (configs.parse_args).
+
+  Returns:
+    0 if the run succeeded, 1 if not (the reason printed).
+  """
+  local, name = config.local, config.run.pipeline_name
+  reporter = progress.setup(local.logs_dir)
+  print(f'Pipeline {name}: data {config.data.data_dir}\n'
+        f'  artifacts under {local.pipeline_root}\n'
+        f'  ML Metadata in {local.metadata_path}\n'
+        f'  Beam arguments: {shlex.join(local.beam_args) or "none (the DirectRunner in memory)"}\n'
         f'  full log in {reporter.log_path}')
   try:
-    with run_lock.hold(config.metadata_path, config.output_dir):
-      damaged = artifact_check.check(config.metadata_path)
-      if damaged and config.cache:
+    with run_lock.hold(local.metadata_path, local.output_dir):
+      damaged = artifact_check.check(local.metadata_path)
+      if damaged and config.run.cache:
         raise artifact_check.DamagedArtifactsError(artifact_check.explain(damaged))
       try:
         run(config)
       finally:  # a failed run's completed components are reusable too
-        artifact_check.record(config.metadata_path, config.pipeline_name)
+        artifact_check.record(local.metadata_path, name)
   except (run_lock.RunInProgressError, artifact_check.DamagedArtifactsError) as error:
     print(f'\nerror: {error}', file=sys.stderr)
     return 1
   except Exception as error:  # pylint: disable=broad-except
-    logging.getLogger(f'{names.LOGGER}.runner').error('The run failed', exc_info=True)  # to the log file
+    # The traceback to the log file; the console gets the sentence below.
+    logging.getLogger(f'{names.LOGGER}.runner').error('The run failed', exc_info=True)
     print(f'\nThe run failed: {type(error).__name__}: {error}\n'
           f'(traceback and full log: {reporter.log_path})', file=sys.stderr)
     return 1
   ran = [c for c in reporter.finished if not c['cached']]
   print(f'\nDone: {len(reporter.finished)} components, {len(ran)} ran, '
         f'{len(reporter.finished) - len(ran)} reused from the cache. This run produced:')
-  store = metadata.connect(config.metadata_path)
-  outputs = metadata.run_outputs(store, config.pipeline_name,
-                                 metadata.runs(store, config.pipeline_name)[-1])
+  store = metadata.connect(local.metadata_path)
+  outputs = metadata.run_outputs(store, name, metadata.runs(store, name)[-1])
   for output in outputs:
     print(f'  {output.component}.{output.key} ({output.type}): {output.uri}')
   summary = push_summary(outputs)
@@ -75,7 +88,14 @@ def run_and_report(config: configs.PipelineConfig) -> int:
 
 
 def push_summary(outputs) -> str:
-  """What the Pusher did, in a sentence."""
+  """What the Pusher did, in a sentence.
+
+  Args:
+    outputs: the run's outputs (metadata.run_outputs).
+
+  Returns:
+    The sentence, or '' when the run had no Pusher.
+  """
   pushed = next((o for o in outputs if o.type == 'PushedModel'), None)
   if pushed is None:
     return ''

@@ -5,7 +5,7 @@ ExampleGen over MovieLens -> StatisticsGen -> SchemaGen -> ExampleValidator -> V
   -> RetrievalEvaluator (against the latest blessed model, found by a Resolver)
   -> ServingPusher
 """
-from typing import Optional
+from typing import Optional, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
@@ -22,13 +22,25 @@ from pipeline.fingerprint import source_fingerprint
 
 
 def create_pipeline(
-    config: PipelineConfig,
+    config: PipelineConfig, pipeline_root: str, beam_args: Sequence[str],
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
 ) -> tfx.dsl.Pipeline:
-  """The pipeline for `config`; runners add how and where it runs."""
+  """The pipeline of a configuration; each component receives its section of it.
+
+  Args:
+    config: the sections (pipeline/configs.py), their paths resolved by the runner.
+    pipeline_root: the root of the artifacts (the runner's).
+    beam_args: Beam's pipeline arguments for the Beam-running components (the runner's).
+    metadata_connection_config: ML Metadata's connection, for a runner that keeps it itself
+      (LocalDagRunner); None for orchestrators that bring their own (Kubeflow).
+
+  Returns:
+    The TFX pipeline; runners add how and where it runs.
+  """
+  data, gate, serving = config.data, config.gate, config.serving
   example_gen = MovieLensExampleGen(
-      data_dir=config.data_dir, eval_percent=config.eval_percent, layout=config.layout,
-      max_bad_rows=config.max_bad_rows, holdout_user_percent=config.holdout_users,
+      data_dir=data.data_dir, eval_percent=data.eval_percent, layout=data.layout,
+      max_bad_rows=data.max_bad_rows, holdout_user_percent=data.holdout_users,
       code_version=source_fingerprint('components.example_gen')).with_id(names.EXAMPLE_GEN)
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs['examples']).with_id(names.STATISTICS_GEN)
@@ -48,9 +60,8 @@ def create_pipeline(
       # StatisticsGen already describes the raw data and nothing reads statistics of the
       # transformed features: computing both would cost Transform about a third of its time.
       disable_statistics=True,
-      custom_config={'timestamp_boundaries': config.timestamp_boundaries,
-                     'max_title_tokens': config.max_title_tokens,
-                     'code_version': source_fingerprint('modules.preprocessing')}
+      custom_config={**config.transform.custom_config(),
+                     names.CODE_VERSION: source_fingerprint('modules.preprocessing')}
   ).with_id(names.TRANSFORM)
   transform.add_upstream_node(validation_gate)  # no training on data with anomalies
   # What the Tuner and the Trainer both read: the transformed examples, and the catalog.
@@ -58,23 +69,24 @@ def create_pipeline(
                          transform_graph=transform.outputs['transform_graph'],
                          catalog=example_gen.outputs['catalog'])
   tuner = None
-  if config.tune:
+  if config.tuning.tune:
     tuner = CatalogTuner(
         **training_inputs, tuner_fn='modules.tuner.tuner_fn',
-        custom_config={'training': config.training.to_json_dict(), 'trials': config.tune_trials,
-                       'code_version': source_fingerprint('modules.tuner',
-                                                          'components.catalog_tuner')}
+        custom_config={names.TRAINING: config.training.to_json_dict(),
+                       **config.tuning.custom_config(),
+                       names.CODE_VERSION: source_fingerprint('modules.tuner',
+                                                              'components.catalog_tuner')}
     ).with_id(names.TUNER)
   trainer = CatalogTrainer(
       **training_inputs, run_fn='modules.trainer.run_fn',
-      custom_config={'training': config.training.to_json_dict(),
-                     'serving_k': config.serving_k,
-                     'code_version': source_fingerprint('modules.trainer',
-                                                        'components.catalog_trainer')},
+      custom_config={names.TRAINING: config.training.to_json_dict(),
+                     names.SERVING_K: serving.serving_k,
+                     names.CODE_VERSION: source_fingerprint('modules.trainer',
+                                                            'components.catalog_trainer')},
       hyperparameters=tuner.outputs['best_hyperparameters'] if tuner else None
   ).with_id(names.TRAINER)
   latest_blessed_model = None
-  if config.compare_with_blessed:
+  if gate.compare_with_blessed:
     latest_blessed_model = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -84,21 +96,20 @@ def create_pipeline(
       examples=example_gen.outputs['examples'], schema=schema_gen.outputs['schema'],
       model=trainer.outputs['model'],
       baseline_model=latest_blessed_model.outputs['model'] if latest_blessed_model else None,
-      min_top100=config.min_top100, min_lift=config.min_lift,
-      max_regression=config.max_regression,
+      min_top100=gate.min_top100, min_lift=gate.min_lift, max_regression=gate.max_regression,
       code_version=source_fingerprint('components.evaluator.component')).with_id(names.EVALUATOR)
   pusher = ServingPusher(model=trainer.outputs['model'],
                          model_blessing=evaluator.outputs['blessing'],
-                         serving_dir=config.serving_dir,
+                         serving_dir=serving.serving_dir,
                          code_version=source_fingerprint('components.pusher')
                          ).with_id(names.PUSHER)
 
   return tfx.dsl.Pipeline(
-      pipeline_name=config.pipeline_name,
-      pipeline_root=config.pipeline_root,
+      pipeline_name=config.run.pipeline_name,
+      pipeline_root=pipeline_root,
       components=[c for c in (example_gen, statistics_gen, schema_gen, example_validator,
                               validation_gate, transform, tuner, trainer, latest_blessed_model,
                               evaluator, pusher) if c is not None],
-      enable_cache=config.cache,
+      enable_cache=config.run.cache,
       metadata_connection_config=metadata_connection_config,
-      beam_pipeline_args=config.beam_args)
+      beam_pipeline_args=list(beam_args))

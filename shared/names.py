@@ -52,6 +52,7 @@ CODE_VERSION = 'code_version'          # a fingerprint of the code, so that an e
 TRAINING = 'training'                  # the TrainingConfig as JSON
 SERVING_K = 'serving_k'
 TUNE_TRIALS = 'trials'
+TUNE_VALIDATION_PERCENT = 'validation_percent'  # of the train split, to score trials on
 CATALOG_FILES = 'catalog_files'        # added at run time by CatalogTrainer / CatalogTuner
 TIMESTAMP_BOUNDARIES = 'timestamp_boundaries'
 MAX_TITLE_TOKENS = 'max_title_tokens'

@@ -20,15 +20,15 @@ class Run:
   exit_code: int
   stdout: str
   stderr: str
-  config: configs.PipelineConfig
+  config: configs.LocalConfig
   run_number: int  # this run's position among the pipeline's runs in ML Metadata
 
   def outputs(self) -> Dict[str, metadata.Output]:
     """This run's outputs, by 'Component.key'."""
-    store = metadata.connect(self.config.metadata_path)
-    run = metadata.runs(store, self.config.pipeline_name)[self.run_number]
-    return {f'{o.component}.{o.key}': o
-            for o in metadata.run_outputs(store, self.config.pipeline_name, run)}
+    name = self.config.run.pipeline_name
+    store = metadata.connect(self.config.local.metadata_path)
+    run = metadata.runs(store, name)[self.run_number]
+    return {f'{o.component}.{o.key}': o for o in metadata.run_outputs(store, name, run)}
 
 
 def run_pipeline(data_dir: str, output_dir: str, *flags: str) -> Run:
@@ -40,9 +40,9 @@ def run_pipeline(data_dir: str, output_dir: str, *flags: str) -> Run:
     exit_code = runner_local.main(argv)
   config = configs.parse_args(argv)
   number = -1
-  if os.path.exists(config.metadata_path):
-    number = len(metadata.runs(metadata.connect(config.metadata_path),
-                               config.pipeline_name)) - 1
+  if os.path.exists(config.local.metadata_path):
+    number = len(metadata.runs(metadata.connect(config.local.metadata_path),
+                               config.run.pipeline_name)) - 1
   return Run(exit_code, out.getvalue(), err.getvalue(), config, number)
 
 

@@ -34,7 +34,7 @@ def test_a_good_first_model_is_blessed_and_pushed_as_a_numbered_version(gated_ru
   assert 'PASS  no blessed model yet' in run.stdout and 'Blessed: the Pusher ships' in run.stdout
   [version] = new_versions(gated_runs, 0)
   assert version.isdigit()  # TF Serving loads <serving_dir>/<integer version>/
-  version_dir = os.path.join(run.config.serving_dir, version)
+  version_dir = os.path.join(run.config.serving.serving_dir, version)
   assert {'saved_model.pb', 'variables', 'assets.extra'} <= set(os.listdir(version_dir))
   assert f'served as version {version}: {version_dir}' in run.stdout
   outputs = run.outputs()

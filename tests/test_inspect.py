@@ -23,18 +23,18 @@ def store(gated_runs, tmp_path_factory):
   data_dir = synthetic.write_grouplens_100k(
       synthetic.add_hostile_text(synthetic.make_clustered_release()),
       str(tmp_path_factory.mktemp('anomaly') / 'ml-100k'))
-  failed = run_pipeline(data_dir, gated_runs.first.config.output_dir, '--epochs', '2')
+  failed = run_pipeline(data_dir, gated_runs.first.config.local.output_dir, '--epochs', '2')
   assert failed.exit_code == 1
   return gated_runs, failed
 
 
 def inspect_cli(store, *args):
   """(exit code, stdout, stderr) of `python -m inspector` on the store."""
-  return inspect_at(store[0].first.config.output_dir, *args)
+  return inspect_at(store[0].first.config.local.output_dir, *args)
 
 
 def inspect_json(store, *args):
-  return inspect_json_at(store[0].first.config.output_dir, *args)
+  return inspect_json_at(store[0].first.config.local.output_dir, *args)
 
 
 def test_runs_lists_each_run_with_its_state_and_what_was_cached(store):
@@ -109,7 +109,7 @@ def test_lineage_goes_from_the_pushed_model_back_to_the_data(store):
   baseline = next(i for i in steps['RetrievalEvaluator']['inputs'] if i['key'] == 'baseline_model')
   assert baseline['uri'] == gated.first.outputs()['CatalogTrainer.model'].uri
   assert sorted(s['run'] for s in result['steps'] if s['component'] == 'CatalogTrainer') == [1, 3]
-  assert steps['MovieLensExampleGen']['data']['directory'] == gated.first.config.data_dir
+  assert steps['MovieLensExampleGen']['data']['directory'] == gated.first.config.data.data_dir
   assert steps['MovieLensExampleGen']['data']['data_layout'] == 'grouplens-100k'
   # Run 2 reused run 1's model: its lineage says where it was made.
   cached = {s['component']: s for s in inspect_json(store, 'lineage', '--run', '2')['steps']}

@@ -10,8 +10,10 @@ import re
 import pytest
 
 import runner_kubeflow
+from components.example_gen import executor as example_gen_executor
 from modules import hparams
 from pipeline import configs
+from shared import names
 from tools.kfp_local import CompiledPipeline
 from pipeline.pipeline import create_pipeline
 
@@ -36,8 +38,13 @@ def compiled(tmp_path_factory):
                     '--trainer-memory-gb', '32')[0]
 
 
+def local_pipeline():
+  config = configs.LocalConfig()
+  return create_pipeline(config, config.local.pipeline_root, config.local.beam_args)
+
+
 def test_every_component_of_the_local_pipeline_is_a_task_with_its_dependencies(compiled):
-  local = create_pipeline(configs.PipelineConfig())
+  local = local_pipeline()
   components = {c.id: c for c in local.components if c.id != RESOLVER}
   assert set(compiled.tasks) == set(components) | RESOLVER_TASKS
   for name, component in components.items():
@@ -101,7 +108,7 @@ def test_settings_reach_the_spec_and_no_path_of_this_machine_leaks(compiled):
   assert 'gs://bucket/ml-100k' in text and 'gs://bucket/movielens/serving' in text
   assert compiled.job['runtimeConfig']['gcsOutputDirectory'] == (
       'gs://bucket/movielens/pipeline_root')
-  assert configs.REPO_ROOT not in text and os.path.expanduser('~') not in text
+  assert names.REPO_ROOT not in text and os.path.expanduser('~') not in text
   resources = compiled.executor('CatalogTrainer').container.resources
   assert (resources.cpu_limit, resources.memory_limit) == (8, 32)
 
@@ -114,18 +121,25 @@ def test_the_data_directory_defaults_to_the_output_directorys(tmp_path):
 
 def test_help_and_a_compile_with_every_default(tmp_path, monkeypatch, capsys):
   with pytest.raises(SystemExit) as exit_info:
-    runner_kubeflow.parse_args(['--help'])
+    runner_kubeflow.main(['--help'])
   assert exit_info.value.code == 0
   help_text = capsys.readouterr().out
   for flag in ('--image', '--output-file', '--trainer-cpu', '--beam-args', '--serving-dir',
                '--pipeline-root', '--epochs'):
     assert flag in help_text
+  # The local runner's own flags are not offered: a cluster keeps its own ML Metadata.
+  for flag in ('--until', '--metadata-path'):
+    assert flag not in help_text
+    with pytest.raises(SystemExit):
+      runner_kubeflow.main([flag, 'x'])
+    assert f'unrecognized arguments: {flag}' in capsys.readouterr().err
   monkeypatch.chdir(tmp_path)
   assert runner_kubeflow.main([]) == 0
   out, err = capsys.readouterr()
-  assert (tmp_path / runner_kubeflow.DEFAULT_OUTPUT_FILE).exists()
-  assert (tmp_path / runner_kubeflow.kfp_spec_path(runner_kubeflow.DEFAULT_OUTPUT_FILE)).exists()
-  assert f'image {runner_kubeflow.DEFAULT_IMAGE}' in out and 'YOUR_BUCKET' in err
+  defaults = configs.Kubeflow()
+  assert (tmp_path / defaults.output_file).exists()
+  assert (tmp_path / runner_kubeflow.kfp_spec_path(defaults.output_file)).exists()
+  assert f'image {defaults.image}' in out and configs.PLACEHOLDER_BUCKET in err
 
 
 def test_the_kfp_client_reads_the_pipeline_spec_file(compiled, tmp_path):
@@ -149,7 +163,7 @@ def test_dataflow_arguments_reach_every_beam_running_task(tmp_path):
                            '--beam-args', ' '.join(DATAFLOW_ARGS))
   # Which components run Beam comes from their definitions, not from a list kept here.
   beam_components = [
-      c.id for c in create_pipeline(configs.PipelineConfig()).components
+      c.id for c in local_pipeline().components
       if isinstance(getattr(c, 'executor_spec', None), executor_spec.BeamExecutorSpec)]
   assert {'MovieLensExampleGen', 'StatisticsGen', 'Transform'} <= set(beam_components)
   for name in beam_components:
@@ -197,12 +211,12 @@ def test_without_the_blessed_model_comparison_there_is_no_resolver(tmp_path):
 
 
 def lock_version(package):
-  with open(os.path.join(configs.REPO_ROOT, 'requirements.lock')) as file:
+  with open(os.path.join(names.REPO_ROOT, 'requirements.lock')) as file:
     return re.search(rf'^{package}==(\S+)$', file.read(), re.MULTILINE).group(1)
 
 
 def test_the_dockerfile_builds_on_the_locks_tfx_and_installs_the_same_pins(compiled):
-  with open(os.path.join(configs.REPO_ROOT, 'Dockerfile')) as file:
+  with open(os.path.join(names.REPO_ROOT, 'Dockerfile')) as file:
     dockerfile = file.read()
   assert re.search(r'^FROM tensorflow/tfx:(\S+)$', dockerfile, re.MULTILINE).group(1) == (
       lock_version('tfx'))
@@ -214,14 +228,14 @@ def test_the_dockerfile_builds_on_the_locks_tfx_and_installs_the_same_pins(compi
   named = {path.split('.')[0] for path in module_paths(compiled)}
   assert {'components', 'modules'} <= named - {'tfx'} <= copied
   assert {'pipeline', 'data'} <= copied  # imported by the components
-  with open(os.path.join(configs.REPO_ROOT, '.dockerignore')) as file:
+  with open(os.path.join(names.REPO_ROOT, '.dockerignore')) as file:
     ignored = file.read().split()
   assert {'data/movielens', '.venv', 'outputs'} <= set(ignored)
 
 
 def test_with_tune_a_tuner_task_feeds_the_trainer_its_best_hyperparameters(tmp_path):
   compiled, _ = compile_to(tmp_path, '--tune', '--tune-trials', '30', '--holdout-users', '10',
-                           '--trainer-cpu', '8')
+                           '--tune-validation-percent', '15', '--trainer-cpu', '8')
   assert 'CatalogTuner' in compiled.tasks
   tuned = compiled.tasks['CatalogTrainer'].inputs.artifacts['hyperparameters']
   assert (tuned.task_output_artifact.producer_task,
@@ -232,10 +246,11 @@ def test_with_tune_a_tuner_task_feeds_the_trainer_its_best_hyperparameters(tmp_p
   parameters = {name: compiled.tasks[name].inputs.parameters for name in compiled.tasks}
   tuning = json.loads(parameters['CatalogTuner']['custom_config'].runtime_value
                       .constant_value.string_value)
-  assert tuning['trials'] == 30  # and the settings the trials start from: the preset's
+  assert (tuning[names.TUNE_TRIALS], tuning[names.TUNE_VALIDATION_PERCENT]) == (30, 15)
+  # and the settings the trials start from: the preset's
   assert hparams.TrainingConfig.from_json_dict(tuning['training']) == hparams.PRESETS[
       hparams.DEFAULT_PRESET]
-  assert parameters['MovieLensExampleGen']['holdout_user_percent'].runtime_value\
+  assert parameters['MovieLensExampleGen'][example_gen_executor.HOLDOUT_USERS_KEY].runtime_value\
       .constant_value.int_value == 10
   # The trials train as the Trainer does: the same resources.
   assert compiled.executor('CatalogTuner').container.resources == compiled.executor(

@@ -9,11 +9,15 @@ import tensorflow_recommenders as tfrs
 from modules import features as f
 from modules import model as m
 from modules import hparams, metrics
-from modules.hparams import TrainingConfig
 from shared import names
 
 TITLES = ['Toy Story (1995)', 'Heat (1995)', "Schindler's List (1993)", '!!!']
 TOKENS = ['toy', 'story', '1995', 'heat', 'schindlers', 'list', '1993']
+
+
+def tutorial(**settings) -> hparams.TrainingConfig:
+  """The tutorial's settings with those a test varies."""
+  return hparams.preset('tutorial', **settings)
 
 
 def towers(config):
@@ -32,7 +36,7 @@ def batch(titles, candidate):
 
 @pytest.mark.parametrize('layer_sizes', [[32], [64, 32], [128, 64, 32]])
 def test_towers_embed_into_the_last_layer_width(layer_sizes):
-  query, candidate = towers(TrainingConfig(layer_sizes=layer_sizes))
+  query, candidate = towers(tutorial(layer_sizes=layer_sizes))
   features = batch(TITLES, candidate)
   assert query(features).shape == (4, layer_sizes[-1])
   embeddings = candidate(tf.constant(TITLES + ['Unknown Movie (2001)']))
@@ -41,7 +45,7 @@ def test_towers_embed_into_the_last_layer_width(layer_sizes):
 
 
 def test_dropout_acts_in_training_only():
-  query, candidate = towers(TrainingConfig(layer_sizes=[64, 32], dropout=0.5))
+  query, candidate = towers(tutorial(layer_sizes=[64, 32], dropout=0.5))
   titles = tf.constant(TITLES)
   assert sum(isinstance(layer, tf.keras.layers.Dropout) for layer in candidate.dense.layers) == 1
   np.testing.assert_array_equal(candidate(titles).numpy(), candidate(titles).numpy())
@@ -51,14 +55,14 @@ def test_dropout_acts_in_training_only():
 
 
 def test_training_lookup_by_index_embeds_as_the_string_path():
-  _, candidate = towers(TrainingConfig(layer_sizes=[64, 32]))
+  _, candidate = towers(tutorial(layer_sizes=[64, 32]))
   by_string = candidate(tf.constant(TITLES)).numpy()
   by_index = candidate.embed_indices(candidate.title_lookup(tf.constant(TITLES))).numpy()
   np.testing.assert_allclose(by_index, by_string, rtol=1e-5, atol=1e-6)
 
 
 def test_movie_features_add_genres_and_release_year():
-  config = TrainingConfig(layer_sizes=[16], movie_features=True)
+  config = tutorial(layer_sizes=[16], movie_features=True)
   candidate = m.CandidateTower(TITLES, TOKENS, config, title_genres=[[3, 4], [0, 5], [7], []])
   by_string = candidate(tf.constant(TITLES)).numpy()
   by_index = candidate.embed_indices(candidate.title_lookup(tf.constant(TITLES))).numpy()
@@ -75,9 +79,9 @@ def test_user_features_join_the_query_tower_and_their_unknown_rows_become_the_av
               f.TIMESTAMP_Z: tf.constant([0.0, 1.0, -1.0]),
               f.USER_OCCUPATION_INDEX: tf.constant([0, 2, 3]),
               f.USER_GENDER_INDEX: tf.constant([1, 0, 2])}
-  off = m.QueryTower(5, 11, TrainingConfig(layer_sizes=[8]), buckets)
+  off = m.QueryTower(5, 11, tutorial(layer_sizes=[8]), buckets)
   assert off.feature_names == (f.USER_INDEX, f.TIMESTAMP_BUCKET, f.TIMESTAMP_Z)
-  on = m.QueryTower(5, 11, TrainingConfig(layer_sizes=[8], user_features=True), buckets)
+  on = m.QueryTower(5, 11, tutorial(layer_sizes=[8], user_features=True), buckets)
   assert set(on.feature_names) == set(off.feature_names) | set(buckets)
   assert on(features).shape == (3, 8)
   # Another occupation changes the query; the unknown rows never trained become the mean.
@@ -90,7 +94,7 @@ def test_user_features_join_the_query_tower_and_their_unknown_rows_become_the_av
 
 
 def test_user_id_dropout_hides_ids_in_training_only_and_keeps_the_trained_unknown_row():
-  config = TrainingConfig(layer_sizes=[8], user_id_dropout=0.5)
+  config = tutorial(layer_sizes=[8], user_id_dropout=0.5)
   tower = m.QueryTower(5, 11, config)
   features = {f.USER_INDEX: tf.zeros([2000], tf.int64),
               f.TIMESTAMP_BUCKET: tf.zeros([2000], tf.int64),
@@ -113,13 +117,13 @@ def test_release_year_is_the_last_four_digit_parenthesis():
 
 
 def test_relu_on_every_layer_but_the_last():
-  stack = m.dense_stack(TrainingConfig(layer_sizes=[128, 64, 32]), 'stack')
+  stack = m.dense_stack(tutorial(layer_sizes=[128, 64, 32]), 'stack')
   activations = [layer.activation.__name__ for layer in stack.layers]
   assert activations == ['relu', 'relu', 'linear']
 
 
 def test_normalized_towers_embed_at_unit_length():
-  query, candidate = towers(TrainingConfig(layer_sizes=[64, 32], normalize=True))
+  query, candidate = towers(tutorial(layer_sizes=[64, 32], normalize=True))
   features = batch(TITLES, candidate)
   for embeddings in (query(features), candidate(tf.constant(TITLES)),
                      candidate.embed_indices(features[f.TITLE_INDEX])):
@@ -127,7 +131,7 @@ def test_normalized_towers_embed_at_unit_length():
 
 
 def test_sparse_loss_equals_tfrs_retrieval_loss():
-  config = TrainingConfig(layer_sizes=[16])
+  config = tutorial(layer_sizes=[16])
   query, candidate = towers(config)
   model = m.TwoTowerModel(query, candidate, config)
   features = batch(TITLES[:3] * 3, candidate)
@@ -138,11 +142,11 @@ def test_sparse_loss_equals_tfrs_retrieval_loss():
 
 
 def test_logq_correction_and_accidental_hits_change_the_logits_as_defined():
-  config = TrainingConfig(layer_sizes=[8], logq_correction=True, remove_accidental_hits=True)
+  config = tutorial(layer_sizes=[8], logq_correction=True, remove_accidental_hits=True)
   query, candidate = towers(config)
   log_probability = tf.constant(np.log([1e-9, 0.5, 0.3, 0.1, 0.1]), tf.float32)
   model = m.TwoTowerModel(query, candidate, config, title_log_probability=log_probability)
-  plain = m.TwoTowerModel(query, candidate, TrainingConfig(layer_sizes=[8]))
+  plain = m.TwoTowerModel(query, candidate, tutorial(layer_sizes=[8]))
   titles = [TITLES[0], TITLES[1], TITLES[0]]
   features = batch(titles, candidate)
   corrected = model.in_batch_logits(features, training=False)[0].numpy()
@@ -155,10 +159,10 @@ def test_logq_correction_and_accidental_hits_change_the_logits_as_defined():
 
 
 def test_unique_candidates_give_one_column_per_distinct_title():
-  config = TrainingConfig(layer_sizes=[8], unique_candidates=True)
+  config = tutorial(layer_sizes=[8], unique_candidates=True)
   query, candidate = towers(config)
   model = m.TwoTowerModel(query, candidate, config)
-  plain = m.TwoTowerModel(query, candidate, TrainingConfig(layer_sizes=[8]))
+  plain = m.TwoTowerModel(query, candidate, tutorial(layer_sizes=[8]))
   distinct = batch(TITLES, candidate)  # all titles differ: the same softmax as plain
   assert float(model.compute_loss_value(distinct, False)) == pytest.approx(
       float(plain.compute_loss_value(distinct, False)), rel=1e-5)
@@ -168,8 +172,8 @@ def test_unique_candidates_give_one_column_per_distinct_title():
 
 
 def test_catalog_softmax_scores_every_catalog_title_whatever_the_batch_holds():
-  config = TrainingConfig(layer_sizes=[8], softmax='catalog', logq_correction=True,
-                          temperature=0.5)
+  config = tutorial(layer_sizes=[8], softmax='catalog', logq_correction=True,
+                    temperature=0.5)
   query, candidate = towers(config)
   model = m.TwoTowerModel(query, candidate, config,
                           title_log_probability=tf.constant(np.log([1e-9, .4, .3, .2, .1])))
@@ -189,16 +193,16 @@ def test_catalog_softmax_scores_every_catalog_title_whatever_the_batch_holds():
 
 def test_the_training_input_is_in_memory_when_it_fits_the_budget_and_streamed_when_not():
   from modules import inputs
-  config = TrainingConfig(layer_sizes=[8], memory_budget_mb=100)
+  config = tutorial(layer_sizes=[8], memory_budget_mb=100)
   fits = 100 * 2**20 // inputs.BYTES_PER_EXAMPLE_IN_MEMORY
   assert inputs.choose_input_mode(config, fits) == 'memory'
   assert inputs.choose_input_mode(config, fits + 1) == 'stream'
-  assert inputs.choose_input_mode(TrainingConfig(layer_sizes=[8], input_mode='stream'),
+  assert inputs.choose_input_mode(tutorial(layer_sizes=[8], input_mode='stream'),
                                   10) == 'stream'
-  assert inputs.choose_input_mode(TrainingConfig(layer_sizes=[8], input_mode='memory',
+  assert inputs.choose_input_mode(tutorial(layer_sizes=[8], input_mode='memory',
                                                  memory_budget_mb=1), 10**9) == 'memory'
   # MovieLens 25M's 20 million training ratings fit the default budget.
-  assert inputs.choose_input_mode(TrainingConfig(layer_sizes=[8]), 20_000_000) == 'memory'
+  assert inputs.choose_input_mode(tutorial(layer_sizes=[8]), 20_000_000) == 'memory'
 
 
 def test_validation_samples_a_fixed_seeded_subset_in_order():
@@ -275,7 +279,7 @@ def test_validation_runs_every_validation_freq_epochs_and_after_the_last():
 
 
 def test_auto_softmax_is_exact_up_to_its_catalog_size_and_in_batch_beyond(monkeypatch):
-  config = TrainingConfig(layer_sizes=[8], softmax='auto')
+  config = tutorial(layer_sizes=[8], softmax='auto')
   query, candidate = towers(config)  # a catalog of len(TITLES) titles
   assert m.TwoTowerModel(query, candidate, config).exact_softmax
   monkeypatch.setattr(hparams, 'CATALOG_SOFTMAX_MAX_TITLES', len(TITLES) - 1)
@@ -283,8 +287,8 @@ def test_auto_softmax_is_exact_up_to_its_catalog_size_and_in_batch_beyond(monkey
   assert not model.exact_softmax
   logits, _ = model.in_batch_logits(batch([TITLES[0], TITLES[1]], candidate), training=False)
   assert logits.shape == (2, 2)  # the batch's titles, not the catalog's
-  assert TrainingConfig(layer_sizes=[8], softmax='catalog').uses_catalog_softmax(10**9)
-  assert not TrainingConfig(layer_sizes=[8]).uses_catalog_softmax(1)  # in-batch, the default
+  assert tutorial(layer_sizes=[8], softmax='catalog').uses_catalog_softmax(10**9)
+  assert not tutorial(layer_sizes=[8]).uses_catalog_softmax(1)  # in-batch, the default
 
 
 def test_the_in_memory_input_visits_every_row_once_an_epoch_in_a_new_seeded_order():
@@ -305,10 +309,10 @@ def test_the_in_memory_input_visits_every_row_once_an_epoch_in_a_new_seeded_orde
 
 def test_the_cosine_schedule_falls_from_the_learning_rate_to_zero_over_the_epochs():
   from modules import fitting
-  config = TrainingConfig(layer_sizes=[8], epochs=4, learning_rate=0.01)
+  config = tutorial(layer_sizes=[8], epochs=4, learning_rate=0.01)
   assert fitting.learning_rate(config, steps_per_epoch=25) == 0.01
   schedule = fitting.learning_rate(
-      TrainingConfig(layer_sizes=[8], epochs=4, learning_rate=0.01,
+      tutorial(layer_sizes=[8], epochs=4, learning_rate=0.01,
                      learning_rate_schedule='cosine'), steps_per_epoch=25)
   assert [round(float(schedule(step)), 6) for step in (0, 50, 100)] == [0.01, 0.005, 0.0]
 
@@ -333,7 +337,7 @@ def tiny_training_inputs(num_ratings=600, num_users=30, seed=0):
 def test_an_ensemble_trains_each_seeds_pair_as_alone_and_serves_the_sum_of_their_scores():
   from modules import fitting
   vocabularies, train, eval_ = tiny_training_inputs()
-  config = TrainingConfig(layer_sizes=[16, 8], epochs=2, validation_freq=1, batch_size=64,
+  config = tutorial(layer_sizes=[16, 8], epochs=2, validation_freq=1, batch_size=64,
                           optimizer='adam', learning_rate=0.01, seed=3, ensemble=2)
   ensemble = fitting.fit(config, vocabularies, train, eval_)
   assert [pair.seed for pair in ensemble.pairs] == [3, 4]
@@ -361,4 +365,4 @@ def test_an_ensemble_trains_each_seeds_pair_as_alone_and_serves_the_sum_of_their
   assert ensemble.history == ensemble.pairs[0].history and ensemble.kept_epoch == 2
   assert alone.kept_top_k == alone.pairs[0].history[-1]['val_top_k']
   with pytest.raises(ValueError, match='ensemble must be at least 1'):
-    TrainingConfig(layer_sizes=[8], ensemble=0)
+    tutorial(layer_sizes=[8], ensemble=0)

@@ -48,7 +48,7 @@ def test_the_run_succeeds_and_prints_each_component(first_run):
                    first_run.stdout)
   assert ' eval ratings: model, popularity, unknown_user' in first_run.stdout
   assert '  model ranked in ' in first_run.stdout
-  assert os.path.exists(first_run.config.metadata_path)
+  assert os.path.exists(first_run.config.local.metadata_path)
 
 
 def test_ml_metadata_records_every_output(first_run):
@@ -110,7 +110,8 @@ def test_schema_describes_every_feature(first_run):
 
 
 def test_a_second_identical_run_is_served_from_the_cache(first_run):
-  again = run_pipeline(first_run.config.data_dir, first_run.config.output_dir, *TRAINING_FLAGS)
+  again = run_pipeline(first_run.config.data.data_dir, first_run.config.local.output_dir,
+                       *TRAINING_FLAGS)
   assert again.exit_code == 0, again.stderr
   # Only the resolver of the latest blessed model runs (it has no cache: it queries).
   assert 'Done: 11 components, 1 ran, 10 reused from the cache' in again.stdout
@@ -120,7 +121,7 @@ def test_a_second_identical_run_is_served_from_the_cache(first_run):
 
 def test_the_tuner_ran_its_trials_and_the_trainer_took_the_best(first_run):
   from tests.pipeline_run import inspect_at, inspect_json_at
-  tuning = inspect_json_at(first_run.config.output_dir, 'tuning')
+  tuning = inspect_json_at(first_run.config.local.output_dir, 'tuning')
   trials = tuning['trials']
   assert len(trials) == 2 and {t['status'] for t in trials} == {'COMPLETED'}
   assert all(t['seconds'] > 0 and 0 <= t['score'] <= 1 for t in trials)
@@ -136,7 +137,7 @@ def test_the_tuner_ran_its_trials_and_the_trainer_took_the_best(first_run):
   assert {name: config[name] for name in best} == {name: getattr(expected, name)
                                                    for name in best}
   assert first_run.outputs()['CatalogTuner.tuner_results'].properties['trials'] == 2
-  code, out, _ = inspect_at(first_run.config.output_dir, 'tuning')
+  code, out, _ = inspect_at(first_run.config.local.output_dir, 'tuning')
   assert code == 0 and '2 trials' in out and 'the Trainer took:' in out
 
 
@@ -152,9 +153,11 @@ def fingerprints(root=None):
   from pipeline import configs
   original = fingerprint.source_fingerprint
   pipeline_module.source_fingerprint = lambda *modules: original(
-      *modules, root=root or fingerprint.REPO_ROOT)
+      *modules, root=root or names.REPO_ROOT)
   try:
-    built = pipeline_module.create_pipeline(configs.PipelineConfig())
+    config = configs.LocalConfig()
+    built = pipeline_module.create_pipeline(config, config.local.pipeline_root,
+                                            config.local.beam_args)
   finally:
     pipeline_module.source_fingerprint = original
   return {c.id: str(c.exec_properties[setting]) for c in built.components
@@ -170,16 +173,16 @@ def fingerprints(root=None):
     ('components/pusher.py', {'ServingPusher'}),
     ('components/validation_gate.py', {'ValidationGate'}),
     ('inspector/queries.py', set()),  # the inspector runs in no component
-    ('pipeline/names.py', {'CatalogTrainer', 'RetrievalEvaluator'}),  # they name their files
+    # The components whose code reads the shared names (keys, files, splits).
+    ('shared/names.py', {'Transform', 'CatalogTrainer', 'RetrievalEvaluator'}),
 ])
 def test_editing_code_changes_the_fingerprint_of_exactly_the_components_that_run_it(
     edited, rerun, tmp_path):
   """A copy of the project's packages, one file edited: the components whose fingerprint
   changes (and so run again, with what is downstream of them) are those importing it."""
   import shutil
-  from pipeline import fingerprint
-  for package in ('components', 'data', 'inspector', 'modules', 'pipeline'):
-    shutil.copytree(os.path.join(fingerprint.REPO_ROOT, package), tmp_path / package,
+  for package in ('components', 'data', 'inspector', 'modules', 'pipeline', 'shared'):
+    shutil.copytree(os.path.join(names.REPO_ROOT, package), tmp_path / package,
                     ignore=shutil.ignore_patterns('__pycache__'))
   before = fingerprints(str(tmp_path))
   assert before == fingerprints()  # the copy fingerprints as the original
@@ -215,6 +218,5 @@ def test_the_csv_layout_runs_through_the_whole_pipeline(tmp_path):
     history = json.load(file)
   # TFRS' published settings, one epoch of them.
   assert history['config'] == {**hparams.PRESETS['tutorial'].to_json_dict(), 'epochs': 1,
-                               'top_ks': list(hparams.PRESETS['tutorial'].top_ks),
                                'user_features': True}
   assert len(history['history']) == 1

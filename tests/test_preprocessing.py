@@ -10,7 +10,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from modules import features
 from modules import preprocessing
-from shared import names
+from pipeline import configs
 
 # The features preprocessing_fn reads, as ExampleGen writes them (user features: 100k and 1M).
 RAW_SPEC = features.raw_feature_spec([
@@ -31,7 +31,7 @@ def transformed(tmp_path_factory):
   with tft_beam.Context(temp_dir=temp):
     (rows, _), transform_fn = (ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
         lambda inputs: preprocessing.preprocessing_fn(
-            inputs, {names.TIMESTAMP_BOUNDARIES: 5, names.MAX_TITLE_TOKENS: 100}))
+            inputs, configs.Transform(timestamp_boundaries=5).custom_config()))
   output_dir = os.path.join(temp, 'output')
   _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
   return rows, tft.TFTransformOutput(output_dir)

@@ -10,7 +10,10 @@ import pytest
 import tensorflow as tf
 
 from modules import serving
+from pipeline import configs
 from shared import names
+
+K = configs.Serving().serving_k  # what the gated runs serve: the default
 
 
 @pytest.fixture(scope='module')
@@ -89,7 +92,7 @@ def test_any_user_at_any_time_gets_k_titles_in_batches_of_one_or_thousands(model
   users = [str(u) for u in rng.integers(1, 200, batch)]  # ids above 120 are unknown
   timestamps = rng.integers(0, 2**40, batch)  # mostly far outside 1997-98
   titles, scores = retrieve(model, users, timestamps)
-  assert len(titles) == batch and {len(row) for row in titles} == {serving.DEFAULT_K}
+  assert len(titles) == batch and {len(row) for row in titles} == {K}
   assert np.isfinite(scores).all() and (np.diff(scores, axis=1) <= 0).all()
 
 
@@ -98,11 +101,11 @@ def test_retrieval_is_brute_force_over_the_exported_catalog(pushed, model):
   users, timestamps = ['1', '2', 'stranger'], [880_000_000, 0, 890_000_000]
   queries = model.signatures['embed'](user_id=tf.constant(users), timestamp=tf.constant(
       timestamps, tf.int64))['embedding'].numpy()
-  expected = np.argsort(-(queries @ embeddings.T), axis=1, kind='stable')[:, :serving.DEFAULT_K]
+  expected = np.argsort(-(queries @ embeddings.T), axis=1, kind='stable')[:, :K]
   titles, scores = retrieve(model, users, timestamps)
   assert titles == [[titles_file[i] for i in row] for row in expected]
   np.testing.assert_allclose(scores, np.sort(queries @ embeddings.T, axis=1)[:, ::-1][
-      :, :serving.DEFAULT_K], rtol=1e-5, atol=1e-5)
+      :, :K], rtol=1e-5, atol=1e-5)
   assert len(titles_file) == 300 and embeddings.shape == (300, 32)
 
 
@@ -119,8 +122,8 @@ def test_excluded_titles_are_left_out_and_the_rest_keep_their_order(model):
   titles, _ = retrieve(model, users, timestamps)
   exclude = [titles[0][:3] + ['', 'Not A Movie (1900)'], titles[1][5:6] + [''] * 4]
   kept, scores = retrieve(model, users, timestamps, exclude)
-  assert kept[0][:serving.DEFAULT_K - 3] == titles[0][3:]
-  assert kept[1][:serving.DEFAULT_K - 1] == titles[1][:5] + titles[1][6:]
+  assert kept[0][:K - 3] == titles[0][3:]
+  assert kept[1][:K - 1] == titles[1][:5] + titles[1][6:]
   assert not set(exclude[0]) & set(kept[0]) and np.isfinite(scores).all()
 
 
@@ -135,7 +138,6 @@ def fuzzed(pushed):
   return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-K = serving.DEFAULT_K
 ANSWERS = {  # a sane answer: the shape of each output (scores finite)
     'retrieve: 100,000 queries': {'titles': [100_000, K], 'scores': [100_000, K]},
     'embed: user ids not UTF-8': {'embedding': [3, 32]},

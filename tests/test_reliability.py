@@ -82,7 +82,7 @@ def test_a_killed_run_resumes_from_the_cache_and_ends_blessed_and_pushed(resumed
 
 def test_a_killed_components_partial_outputs_are_never_reused(resumed):
   _, output_dir, _, final = resumed
-  transform_dir = os.path.join(configs.PipelineConfig(output_dir=output_dir).pipeline_root,
+  transform_dir = os.path.join(configs.Local(output_dir=output_dir).pipeline_root,
                                'Transform', 'transform_graph')
   executions = sorted(os.listdir(transform_dir), key=int)
   assert len(executions) == 2  # the killed run's partial output, and run 2's

@@ -4,27 +4,31 @@ import subprocess
 
 import pytest
 
+from modules import hparams
 from pipeline import configs
+from shared import names
 import runner_local
 
-ROOT = configs.REPO_ROOT
+ROOT = names.REPO_ROOT
 
 
 def test_flags_override_defaults_and_paths_follow_the_output_dir(tmp_path):
   config = configs.parse_args(['--output-dir', str(tmp_path), '--eval-percent', '10',
-                                    '--beam-args', '--direct_num_workers=2 --foo="a b"',
-                                    '--no-cache'])
-  assert config.pipeline_root == os.path.join(str(tmp_path), 'pipeline_root')
-  assert config.metadata_path == os.path.join(str(tmp_path), 'metadata.sqlite')
-  assert config.eval_percent == 10 and config.cache is False
-  assert config.beam_args == ['--direct_num_workers=2', '--foo=a b']
+                               '--beam-args', '--direct_num_workers=2 --foo="a b"',
+                               '--no-cache'])
+  assert config.local.pipeline_root == os.path.join(str(tmp_path), 'pipeline_root')
+  assert config.local.metadata_path == os.path.join(str(tmp_path), 'metadata.sqlite')
+  assert config.serving.serving_dir == os.path.join(str(tmp_path), 'serving')
+  assert config.data.eval_percent == 10 and config.run.cache is False
+  assert config.local.beam_args == ['--direct_num_workers=2', '--foo=a b']
 
 
 def test_defaults_are_the_recommended_local_run():
   config = configs.parse_args([])
-  assert config.data_dir == os.path.join(ROOT, 'data', 'movielens', 'ml-100k')
-  assert config.beam_args == list(configs.DEFAULT_BEAM_ARGS)
-  assert config.cache is True
+  assert config.data.data_dir == os.path.join(ROOT, 'data', 'movielens', 'ml-100k')
+  assert config.local.beam_args == list(configs.DEFAULT_BEAM_ARGS)
+  assert config.run.cache is True
+  assert config.training == hparams.PRESETS['recommended']
 
 
 def test_beam_runs_a_worker_process_per_core_from_100_mb_of_local_data(tmp_path, monkeypatch):
@@ -34,21 +38,21 @@ def test_beam_runs_a_worker_process_per_core_from_100_mb_of_local_data(tmp_path,
   ratings = data / 'ratings.csv'
   ratings.write_bytes(b'x')
   os.truncate(ratings, configs.MULTI_PROCESSING_MIN_BYTES - 1)  # sparse: no disk used
-  assert configs.parse_args(['--data-dir', str(data)]).beam_args == []
+  assert configs.parse_args(['--data-dir', str(data)]).local.beam_args == []
   os.truncate(ratings, configs.MULTI_PROCESSING_MIN_BYTES)
-  assert configs.parse_args(['--data-dir', str(data)]).beam_args == [
+  assert configs.parse_args(['--data-dir', str(data)]).local.beam_args == [
       '--direct_running_mode=multi_processing', '--direct_num_workers=4']
   # Given, even empty, the flag wins; one core gets no worker processes.
-  assert configs.parse_args(['--data-dir', str(data), '--beam-args', '']).beam_args == []
+  assert configs.parse_args(['--data-dir', str(data), '--beam-args', '']).local.beam_args == []
   monkeypatch.setattr(os, 'cpu_count', lambda: 1)
-  assert configs.parse_args(['--data-dir', str(data)]).beam_args == []
+  assert configs.parse_args(['--data-dir', str(data)]).local.beam_args == []
 
 
 def test_relative_paths_become_absolute(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   config = configs.parse_args(['--data-dir', 'ml-1m', '--pipeline-root', 'gs://b/root'])
-  assert config.data_dir == os.path.join(str(tmp_path), 'ml-1m')
-  assert config.pipeline_root == 'gs://b/root'
+  assert config.data.data_dir == os.path.join(str(tmp_path), 'ml-1m')
+  assert config.local.pipeline_root == 'gs://b/root'
 
 
 def test_set_up_without_python_3_10_says_what_to_install(tmp_path):
@@ -63,10 +67,10 @@ def test_set_up_without_python_3_10_says_what_to_install(tmp_path):
 
 
 def test_a_release_reads_its_fetched_directory_unless_a_data_dir_is_given(tmp_path):
-  assert configs.parse_args(['--release', '1m']).data_dir == os.path.join(
+  assert configs.parse_args(['--release', '1m']).data.data_dir == os.path.join(
       ROOT, 'data', 'movielens', 'ml-1m')
   assert configs.parse_args(['--release', '1m', '--data-dir', str(tmp_path)]
-                                 ).data_dir == str(tmp_path)
+                            ).data.data_dir == str(tmp_path)
 
 
 def test_an_unknown_release_or_component_is_refused_before_anything_runs(tmp_path, capsys):

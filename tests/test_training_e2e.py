@@ -181,8 +181,8 @@ def test_the_layer_experiment_compares_runs_in_one_plot_and_table(run):
   from pipeline import configs
   from tools import experiment
   # On the module's output directory: its data steps come from the cache.
-  data_dir, output_dir = run[0].config.data_dir, run[0].config.output_dir
-  store_path = configs.PipelineConfig(output_dir=output_dir).metadata_path
+  data_dir, output_dir = run[0].config.data.data_dir, run[0].config.local.output_dir
+  store_path = configs.Local(output_dir=output_dir).metadata_path
   runs_before = len(metadata.runs(metadata.connect(store_path), 'movielens-tfx'))
   code = experiment.main(['--layer-sizes-list', '16', '32,16', '--data-dir', data_dir,
                           '--output-dir', output_dir, '--epochs', '1', '--batch-size', '128',
@@ -237,7 +237,7 @@ def test_users_never_seen_are_served_by_their_features(run):
   assert cold['model_with_features']['50'] > 1.15 * cold['popularity']['50']
   assert cold['model_with_features']['50'] > cold['mean_user']['50']
   from tests.pipeline_run import inspect_at
-  code, out, _ = inspect_at(result.config.output_dir, 'metrics', '--run',
+  code, out, _ = inspect_at(result.config.local.output_dir, 'metrics', '--run',
                             str(result.run_number + 1))
   assert code == 0 and 'users never seen in training' in out
   assert f'{cold["model_with_features"]["50"]:.4f}' in out

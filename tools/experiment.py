@@ -26,10 +26,10 @@ from pipeline import configs, local, metadata  # noqa: E402
 DEPTHS = ('32', '64,32', '128,64,32')  # the tutorial's comparison
 
 
-def history_of_latest_run(config: configs.PipelineConfig) -> Dict:
-  store = metadata.connect(config.metadata_path)
-  run = metadata.runs(store, config.pipeline_name)[-1]
-  model_run = next(o.uri for o in metadata.run_outputs(store, config.pipeline_name, run)
+def history_of_latest_run(config: configs.LocalConfig) -> Dict:
+  store = metadata.connect(config.local.metadata_path)
+  run = metadata.runs(store, config.run.pipeline_name)[-1]
+  model_run = next(o.uri for o in metadata.run_outputs(store, config.run.pipeline_name, run)
                    if o.key == 'model_run')
   with open(os.path.join(model_run, names.HISTORY_FILE)) as file:
     return {'run': run.name, 'model_run': model_run, **json.load(file)}
@@ -66,7 +66,7 @@ def main(argv: List[str] = None) -> int:
 
   from modules import plots
   config = configs.parse_args(passthrough)
-  directory = os.path.join(config.output_dir, 'experiments')
+  directory = os.path.join(config.local.output_dir, 'experiments')
   os.makedirs(directory, exist_ok=True)
   stem = os.path.join(directory, time.strftime('layers-%Y%m%d-%H%M%S'))
   baseline = next(iter(results.values()))['popularity_baseline_top_k'][names.GATE_KEY]
