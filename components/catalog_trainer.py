@@ -18,7 +18,7 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import io_utils
 
-from components.example_gen.executor import CATALOG_SPLIT
+from shared import names
 
 CATALOG_KEY = 'catalog'
 
@@ -44,7 +44,7 @@ class Executor(trainer_executor.GenericExecutor):
 def catalog_files(input_dict: Dict[str, List[types.Artifact]]) -> str:
   """The file pattern of the catalog's examples among a component's inputs."""
   catalog = artifact_utils.get_single_instance(input_dict[CATALOG_KEY])
-  return io_utils.all_files_pattern(artifact_utils.get_split_uri([catalog], CATALOG_SPLIT))
+  return io_utils.all_files_pattern(artifact_utils.get_split_uri([catalog], names.CATALOG_SPLIT))
 
 
 class CatalogTrainer(Trainer):

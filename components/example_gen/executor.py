@@ -5,7 +5,6 @@ import logging
 import os
 from typing import Any, Dict, List
 
-import apache_beam as beam
 from tfx import types
 from tfx.components.example_gen import write_split
 from tfx.components.util import examples_utils
@@ -17,19 +16,18 @@ from tfx.utils import proto_utils
 
 from components.example_gen import ingest
 from data import layouts
+from shared import names
 
-logger = logging.getLogger('movielens_tfx')
+logger = logging.getLogger(f'{names.LOGGER}.example_gen')
 
 EXAMPLES_KEY = 'examples'
 CATALOG_KEY = 'catalog'
-CATALOG_SPLIT = 'catalog'
 LAYOUT_KEY = 'layout'
 MAX_BAD_ROWS_KEY = 'max_bad_rows'
 HOLDOUT_USERS_KEY = 'holdout_user_percent'
 # Where, inside the examples artifact, the rows that could not be used are listed.
 BAD_ROWS_FILE = 'bad_rows.jsonl'
 COUNTS_FILE = 'counts.json'
-SOURCE_MANIFEST = 'SOURCE.json'  # written by `python -m data.fetch`
 SHOWN_BAD_ROWS = 5
 
 
@@ -57,7 +55,7 @@ def check_input(data_dir: str, layout_name: str) -> layouts.Layout:
 
 def _how_to_restore(data_dir: str) -> str:
   """What gets a directory's files back: fetching again if data.fetch wrote it."""
-  path = os.path.join(data_dir, SOURCE_MANIFEST)
+  path = os.path.join(data_dir, names.SOURCE_MANIFEST)
   if fileio.exists(path):
     with fileio.open(path) as file:
       manifest = json.load(file)
@@ -70,7 +68,7 @@ def _how_to_restore(data_dir: str) -> str:
 
 
 def _read_source(data_dir: str) -> str:
-  path = os.path.join(data_dir, SOURCE_MANIFEST)
+  path = os.path.join(data_dir, names.SOURCE_MANIFEST)
   if not fileio.exists(path):
     return data_dir
   with fileio.open(path) as file:
@@ -140,7 +138,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     bad_rows_path = os.path.join(examples.uri, BAD_ROWS_FILE)
     counts_path = os.path.join(examples.uri, COUNTS_FILE)
     examples.split_names = artifact_utils.encode_split_names([name for name, _ in splits])
-    catalog.split_names = artifact_utils.encode_split_names([CATALOG_SPLIT])
+    catalog.split_names = artifact_utils.encode_split_names([names.CATALOG_SPLIT])
     source = _read_source(data_dir)
     logger.info('Reading %s from %s', layout.description, source)
 
@@ -150,9 +148,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       for name, _ in splits:
         ingest.write_examples(outputs[name], artifact_utils.get_split_uri([examples], name),
                               name)
-      ingest.write_examples(
-          outputs['catalog'] | 'SerializeCatalog' >> beam.Map(lambda e: [e.SerializeToString()]),
-          artifact_utils.get_split_uri([catalog], CATALOG_SPLIT), CATALOG_SPLIT)
+      ingest.write_examples(outputs[names.CATALOG_SPLIT],
+                            artifact_utils.get_split_uri([catalog], names.CATALOG_SPLIT),
+                            names.CATALOG_SPLIT)
       ingest.write_json_lines(outputs['bad_rows'], bad_rows_path, 'bad_rows')
       ingest.write_json_lines(outputs['counts'], counts_path, 'counts')
 
@@ -172,8 +170,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     for artifact in (examples, catalog):
       examples_utils.set_payload_format(artifact, exec_properties['output_data_format'])
       examples_utils.set_file_format(artifact, write_split.to_file_format_str(file_format))
-      artifact.set_string_custom_property('data_source', source)
-      artifact.set_string_custom_property('data_layout', layout.name)
+      artifact.set_string_custom_property(names.DATA_SOURCE, source)
+      artifact.set_string_custom_property(names.DATA_LAYOUT, layout.name)
     for name, _ in splits:
       examples.set_int_custom_property(f'num_examples_{name}', counts[f'examples_{name}'])
     examples.set_int_custom_property('num_bad_rows_skipped', num_bad)
