@@ -88,7 +88,7 @@ def test_ratings_joined_by_row_have_their_movie_and_user_features_and_no_second_
   assert movies.rows == {'1': 0, '9': 1}
   assert movies.columns.schema.names == [features.MOVIE_TITLE, features.MOVIE_GENRES]
   ratings = [{features.USER_ID: '7', features.MOVIE_ID: movie, features.TIMESTAMP: 5,
-              features.USER_RATING: 4.0} for movie in ('9', '1', '9')]
+              features.USER_RATING: 4.0} for movie in ('9', '1', '1')]
   movie_rows = [movies.rows[rating[features.MOVIE_ID]] for rating in ratings]
   joined = encoding.joined_examples(ratings, [(movies, movie_rows), (users, [0, 0, 0])])
   expected = [{**rating, **movie_records[rating[features.MOVIE_ID]], features.USER_GENDER: 1}

@@ -36,7 +36,18 @@ class IngestionError(ValueError):
 
 
 def check_input(data_dir: str, layout_name: str) -> layouts.Layout:
-  """The layout of data_dir, after checking that each of its files exists and is not empty."""
+  """The layout of data_dir, after checking that each of its files exists and is not empty.
+
+  Args:
+    data_dir: the release's directory.
+    layout_name: a layout of `data.layouts.LAYOUTS`, or 'auto' to detect it.
+
+  Returns:
+    The layout.
+
+  Raises:
+    IngestionError: naming what is missing or empty, and how to get it back.
+  """
   if not fileio.isdir(data_dir):
     raise IngestionError(f'the data directory {data_dir} does not exist. Fetch a release '
                          'with `python -m data.fetch --release 100k` (or 1m, 20m, 25m, '
@@ -80,6 +91,15 @@ def describe_bad_rows(path: str, count: int, layout: layouts.Layout, listing: st
 
   A bad line of the movies or users file comes before the ratings it leaves without a movie
   or user: those are counted, with the first one shown, not listed as if each were a cause.
+
+  Args:
+    path: the bad_rows.jsonl.
+    count: how many rows it lists.
+    layout: the release's layout, which names its movies and users files.
+    listing: the file the message names as the full list.
+
+  Returns:
+    The lines of the message, indented.
   """
   catalogs = {t.file_name for role, t in layout.tables().items() if role != 'ratings'}
   causes, ratings, orphans = [], [], {}  # orphans: {missing from: [count, first row]}
@@ -112,7 +132,15 @@ def _position(row: Dict[str, Any]):
 
 def surviving_copy(bad_rows_path: str, examples_uri: str) -> str:
   """A copy of the bad rows beside the component's outputs: TFX removes a failed execution's
-  output directory, and the message must name a file that is still there."""
+  output directory, and the message must name a file that is still there.
+
+  Args:
+    bad_rows_path: the bad_rows.jsonl in the examples artifact.
+    examples_uri: the examples artifact's directory.
+
+  Returns:
+    The copy's path.
+  """
   directory = os.path.join(os.path.dirname(os.path.dirname(examples_uri)), 'bad_rows')
   fileio.makedirs(directory)
   copy = os.path.join(directory, f'{os.path.basename(examples_uri.rstrip("/"))}.jsonl')
@@ -125,6 +153,17 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+    """Reads the release into the examples and catalog artifacts (TFX calls it).
+
+    Args:
+      input_dict: none are used (the release is `input_base`).
+      output_dict: the `examples` and `catalog` Examples artifacts.
+      exec_properties: the spec's parameters: input_base, output_config, layout,
+        max_bad_rows, holdout_user_percent, output_data_format, output_file_format.
+
+    Raises:
+      IngestionError: the input is missing, or has more bad rows than max_bad_rows.
+    """
     self._log_startup(input_dict, output_dict, exec_properties)
     data_dir = exec_properties['input_base']
     layout = check_input(data_dir, exec_properties[LAYOUT_KEY])

@@ -41,9 +41,18 @@ FIRST_LINE = '{first_line}'  # in a bad row's reason: the line number of `first_
 
 def bad_row(path: str, offset: int, reason: str, first_offset: int = -1,
             missing_from: str = '') -> Dict[str, object]:
-  """A line that cannot be used; `offset` (its first byte) becomes a line number later, and
-  so does `first_offset`, the line that a duplicate repeats, written FIRST_LINE in reason.
-  `missing_from` names the movies or users file that lacks the rating's movie or user."""
+  """A line that cannot be used, as the ingestion carries it until its line is numbered.
+
+  Args:
+    path: the file.
+    offset: the line's first byte, which becomes its line number at the end.
+    reason: what is wrong with it; FIRST_LINE in it stands for the line of `first_offset`.
+    first_offset: the first byte of the line a duplicate repeats, or -1.
+    missing_from: the movies or users file that lacks the rating's movie or user, or ''.
+
+  Returns:
+    The bad row as a dict of those fields.
+  """
   return {'file': path, 'offset': offset, 'reason': reason, 'first_offset': first_offset,
           'missing_from': missing_from}
 
@@ -52,6 +61,13 @@ def split_bucket(rating: Dict[str, object], total_buckets: int) -> int:
   """The split bucket of a rating: a stable hash of who rated what when.
 
   farmhash's fingerprint is the same on every machine and run, so the split is too.
+
+  Args:
+    rating: a rating record (user id, movie id and timestamp are read).
+    total_buckets: the sum of the splits' hash buckets.
+
+  Returns:
+    The bucket, in [0, total_buckets).
   """
   key = (f'{rating[features.USER_ID]}:{rating[features.MOVIE_ID]}:'
          f'{rating[features.TIMESTAMP]}')
@@ -59,8 +75,16 @@ def split_bucket(rating: Dict[str, object], total_buckets: int) -> int:
 
 
 def held_out_user(user_id: str, percent: int) -> bool:
-  """Whether a user is one of the `percent`% held out of training entirely (all their ratings
-  in the eval split, for cold-start evaluation): a stable hash of the id, like the split."""
+  """Whether a user is one of those held out of training entirely (all their ratings in the
+  eval split, for cold-start evaluation): a stable hash of the id, like the split.
+
+  Args:
+    user_id: the user's id.
+    percent: the share of users held out, 0 to 99.
+
+  Returns:
+    True for a held-out user.
+  """
   return percent > 0 and farmhash.fingerprint64(f'user:{user_id}') % 100 < percent
 
 
@@ -111,6 +135,11 @@ class ReadNumberedLines(beam.PTransform):
   """
 
   def __init__(self, path: str, range_bytes: int = RANGE_BYTES):
+    """
+    Args:
+      path: the file (any of Beam's file systems).
+      range_bytes: the share of the file one worker reads.
+    """
     super().__init__()
     self._path, self._range_bytes = path, range_bytes
 
@@ -250,6 +279,13 @@ class IngestMovieLens(beam.PTransform):
 
   def __init__(self, data_dir: str, layout: layouts.Layout,
                splits: Sequence[Tuple[str, int]], holdout_user_percent: int = 0):
+    """
+    Args:
+      data_dir: the release's directory.
+      layout: its layout (`data.layouts`).
+      splits: (split name, hash buckets) of the ratings, in order.
+      holdout_user_percent: the share of users all of whose ratings go to the eval split.
+    """
     super().__init__()
     self._holdout_percent = holdout_user_percent  # of users, all their ratings in eval
     self._data_dir = data_dir
@@ -358,13 +394,30 @@ def write_examples(examples, split_uri: str, label: str):
 
   Unlike TFX's WriteSplit, without a Reshuffle first: on the DirectRunner a Reshuffle
   holds the whole split in memory, and the ingest's output is already spread over bundles.
+
+  Args:
+    examples: a PCollection of lists of serialized tf.Examples.
+    split_uri: the split's directory in the Examples artifact.
+    label: a name for the step, unique in the pipeline.
+
+  Returns:
+    The PCollection of the written files' names.
   """
   return examples | f'Write[{label}]' >> beam.io.Write(
       _TFRecordBlockSink(os.path.join(split_uri, EXAMPLES_FILE_PREFIX)))
 
 
 def write_json_lines(rows, path: str, label: str):
-  """Writes a PCollection of dicts as one JSON-lines file."""
+  """Writes a PCollection of dicts as one JSON-lines file.
+
+  Args:
+    rows: a PCollection of JSON-serializable dicts.
+    path: the file to write.
+    label: a name for the step, unique in the pipeline.
+
+  Returns:
+    The PCollection of the written file's name.
+  """
   return (rows
           | f'ToJson[{label}]' >> beam.Map(json.dumps, sort_keys=True)
           | f'Write[{label}]' >> beam.io.WriteToText(path, shard_name_template=''))
