@@ -253,7 +253,7 @@ def print_table(results: List[Dict]) -> None:
     groups.setdefault((str(result['layout']), result['mode']), []).append(result)
   for (layout, mode), group in groups.items():
     group.sort(key=lambda r: r['ratings'])
-    if len(group) < 2:
+    if len(group) < 2 or group[-2]['ratings'] == group[-1]['ratings']:
       continue
     small, large = group[-2], group[-1]
     print(f'\nus/rating at {large["size"]} / at {small["size"]} ({layout}, {mode}):')
