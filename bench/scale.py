@@ -17,9 +17,17 @@ that had not finished run, and the figures (marked "continued") are theirs.
     .venv/bin/python bench/scale.py --data-dir data/movielens/ml-100k --sizes 100k
     .venv/bin/python bench/scale.py --sizes 25m --layouts csv --until '' --keep-outputs \
         --run-args '--epochs 1 --batch-size 8192 --learning-rate 0.004'
+    .venv/bin/python bench/scale.py --sizes 1m --layouts 1m --until MovieLensExampleGen \
+        --compare-with /tmp/old-checkout --repeat 3
+
+With --compare-with, every case also runs in another checkout of the project (its own
+runner_local.py and code), alternating with this one --repeat times, and the table ends
+with each component's seconds there against here: on a shared machine, alternating keeps
+the comparison fair when the load changes.
 """
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import shlex
@@ -96,19 +104,20 @@ def release_dir(work_dir: str, ratings: int, layout: str) -> str:
 
 
 def run_case(data_dir: str, ratings: int, beam_args: str, until: str, run_args: List[str],
-             log: str, keep: bool, resume: bool = False) -> Dict:
+             log: str, keep: bool, resume: bool = False, root: str = ROOT) -> Dict:
   """One fresh run (or a continued one); its components' seconds and peak memory, and the
   run's.
 
   With `keep`, the run's outputs stay beside its log (`<log>.outputs`) for inspection; with
   `resume` too, a stopped run in them is continued (TFX's cache reuses every component that
-  finished; the figures are the continued run's, the log appended to).
+  finished; the figures are the continued run's, the log appended to). `root` is the
+  checkout whose runner_local.py runs.
   """
   with (contextlib.nullcontext(log[:-len('.log')] + '.outputs') if keep
         else tempfile.TemporaryDirectory(prefix='scale-')) as outputs:
     if keep and not resume:
       shutil.rmtree(outputs, ignore_errors=True)
-    command = [sys.executable, os.path.join(ROOT, 'runner_local.py'), '--data-dir', data_dir,
+    command = [sys.executable, os.path.join(root, 'runner_local.py'), '--data-dir', data_dir,
                '--output-dir', outputs, '--cache' if resume else '--no-cache',
                '--beam-args', beam_args]
     if until:
@@ -116,7 +125,7 @@ def run_case(data_dir: str, ratings: int, beam_args: str, until: str, run_args: 
     command += run_args
     start = time.time()
     with open(log, 'a' if resume else 'w') as out:
-      process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+      process = subprocess.Popen(command, cwd=root, stdout=out, stderr=subprocess.STDOUT)
       sampler = MemorySampler(process.pid)
       sampler.start()
       code = process.wait()
@@ -178,10 +187,18 @@ def main() -> None:
                                                          'movielens-scale'),
                       help='where synthetic releases and logs are kept (default: %(default)s)')
   parser.add_argument('--json', help='also write the results to this file')
+  parser.add_argument('--compare-with', metavar='CHECKOUT',
+                      help='another checkout of the project to run every case in too, '
+                      'alternating with this one')
+  parser.add_argument('--repeat', type=int, default=1,
+                      help='runs of every case (in each checkout, alternating)')
   args = parser.parse_args()
   if args.resume and not args.keep_outputs:
     parser.error('--resume continues runs kept by --keep-outputs: give both')
   os.makedirs(args.work_dir, exist_ok=True)
+  checkouts = {ROOT: 'here'}  # root: its label
+  if args.compare_with:
+    checkouts[os.path.abspath(args.compare_with)] = 'there'
 
   results = []
   for size in args.sizes.split(','):
@@ -189,19 +206,26 @@ def main() -> None:
     for layout in ([None] if args.data_dir else args.layouts.split(',')):
       data_dir = args.data_dir or release_dir(args.work_dir, ratings, layout)
       for mode in args.modes.split(','):
-        label = f'{size} {layout or os.path.basename(data_dir.rstrip("/"))} {mode}'
-        log = os.path.join(args.work_dir, f'run-{label.replace(" ", "-")}.log')
-        print(f'{time.strftime("%H:%M:%S")} {label}: running (log: {log}) ...', flush=True)
-        result = run_case(data_dir, ratings, MODES[mode], args.until, shlex.split(args.run_args),
-                          log, args.keep_outputs, args.resume)
-        result.update(size=size, ratings=ratings, layout=layout or data_dir, mode=mode)
-        results.append(result)
-        print(f'{time.strftime("%H:%M:%S")} {label}: {result["seconds"]:.0f} s, peak '
-              f'{result["peak_gib"]:.2f} GiB', flush=True)
-        if args.json:
-          with open(args.json, 'w') as file:
-            json.dump(results, file, indent=2)
-  print_table(results)
+        for repeat, root in itertools.product(range(args.repeat), checkouts):
+          label = f'{size} {layout or os.path.basename(data_dir.rstrip("/"))} {mode}'
+          if len(checkouts) > 1 or args.repeat > 1:
+            label += f' {checkouts[root]} {repeat + 1}'
+          log = os.path.join(args.work_dir, f'run-{label.replace(" ", "-")}.log')
+          print(f'{time.strftime("%H:%M:%S")} {label}: running (log: {log}) ...', flush=True)
+          result = run_case(data_dir, ratings, MODES[mode], args.until,
+                            shlex.split(args.run_args), log, args.keep_outputs, args.resume,
+                            root)
+          result.update(size=size, ratings=ratings, layout=layout or data_dir, mode=mode,
+                        checkout=checkouts[root])
+          results.append(result)
+          print(f'{time.strftime("%H:%M:%S")} {label}: {result["seconds"]:.0f} s, peak '
+                f'{result["peak_gib"]:.2f} GiB', flush=True)
+          if args.json:
+            with open(args.json, 'w') as file:
+              json.dump(results, file, indent=2)
+  print_table([r for r in results if r['checkout'] == checkouts[ROOT]])
+  if args.compare_with:
+    print_comparison(results, checkouts[os.path.abspath(args.compare_with)], checkouts[ROOT])
 
 
 def print_table(results: List[Dict]) -> None:
@@ -229,7 +253,7 @@ def print_table(results: List[Dict]) -> None:
     groups.setdefault((str(result['layout']), result['mode']), []).append(result)
   for (layout, mode), group in groups.items():
     group.sort(key=lambda r: r['ratings'])
-    if len(group) < 2:
+    if len(group) < 2 or group[-2]['ratings'] == group[-1]['ratings']:
       continue
     small, large = group[-2], group[-1]
     print(f'\nus/rating at {large["size"]} / at {small["size"]} ({layout}, {mode}):')
@@ -240,6 +264,26 @@ def print_table(results: List[Dict]) -> None:
       if f'{epoch}_us_per_rating' in large and f'{epoch}_us_per_rating' in small:
         ratio = large[f'{epoch}_us_per_rating'] / small[f'{epoch}_us_per_rating']
         print(f'  {"training " + epoch.replace("_", " "):<20} {ratio:.2f}x (per training rating)')
+
+
+def print_comparison(results: List[Dict], there: str, here: str) -> None:
+  """Each component's seconds in the other checkout and here, run by run, and their ratio
+  (the median of there / here over the runs: above 1.0, this checkout is faster)."""
+  print(f'\nseconds {there} / {here} (each run of a case, in the order they ran):')
+  cases = {}
+  for result in results:
+    key = (result['size'], str(result['layout']), result['mode'])
+    cases.setdefault(key, {there: [], here: []})[result['checkout']].append(result)
+  for (size, layout, mode), runs in cases.items():
+    for name in runs[here][0]['components']:
+      pairs = [(a['components'][name]['seconds'], b['components'][name]['seconds'])
+               for a, b in zip(runs[there], runs[here]) if name in a['components']]
+      if not pairs or max(pairs[0]) < 1:
+        continue
+      ratios = sorted(a / b for a, b in pairs)
+      print(f'  {size:>6} {layout[-6:]:<6} {mode:<16} {name:<20} '
+            + ', '.join(f'{a:.1f}/{b:.1f}' for a, b in pairs)
+            + f'  median ratio {ratios[len(ratios) // 2]:.2f}')
 
 
 if __name__ == '__main__':

@@ -14,6 +14,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.example_gen import executor
+from shared import names
 
 
 class MovieLensExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
@@ -23,7 +24,7 @@ class MovieLensExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
       executor.MAX_BAD_ROWS_KEY: ExecutionParameter(type=int),
       executor.HOLDOUT_USERS_KEY: ExecutionParameter(type=int, optional=True),
       # A fingerprint of the reading code: a change re-reads the data (TFX caching).
-      'code_version': ExecutionParameter(type=str, optional=True),
+      names.CODE_VERSION: ExecutionParameter(type=str, optional=True),
   }
   OUTPUTS = {
       **standard_component_specs.FileBasedExampleGenSpec.OUTPUTS,
@@ -71,8 +72,8 @@ class MovieLensExampleGen(FileBasedExampleGen):
         input_config=example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name='all', pattern='*')]),
         output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-            split(name='train', hash_buckets=100 - eval_percent),
-            split(name='eval', hash_buckets=eval_percent)])),
+            split(name=names.TRAIN_SPLIT, hash_buckets=100 - eval_percent),
+            split(name=names.EVAL_SPLIT, hash_buckets=eval_percent)])),
         output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
         output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
         layout=layout,

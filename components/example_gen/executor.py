@@ -5,7 +5,6 @@ import logging
 import os
 from typing import Any, Dict, List
 
-import apache_beam as beam
 from tfx import types
 from tfx.components.example_gen import write_split
 from tfx.components.util import examples_utils
@@ -17,19 +16,18 @@ from tfx.utils import proto_utils
 
 from components.example_gen import ingest
 from data import layouts
+from shared import names
 
-logger = logging.getLogger('movielens_tfx')
+logger = logging.getLogger(f'{names.LOGGER}.example_gen')
 
 EXAMPLES_KEY = 'examples'
 CATALOG_KEY = 'catalog'
-CATALOG_SPLIT = 'catalog'
 LAYOUT_KEY = 'layout'
 MAX_BAD_ROWS_KEY = 'max_bad_rows'
 HOLDOUT_USERS_KEY = 'holdout_user_percent'
 # Where, inside the examples artifact, the rows that could not be used are listed.
 BAD_ROWS_FILE = 'bad_rows.jsonl'
 COUNTS_FILE = 'counts.json'
-SOURCE_MANIFEST = 'SOURCE.json'  # written by `python -m data.fetch`
 SHOWN_BAD_ROWS = 5
 
 
@@ -38,7 +36,18 @@ class IngestionError(ValueError):
 
 
 def check_input(data_dir: str, layout_name: str) -> layouts.Layout:
-  """The layout of data_dir, after checking that each of its files exists and is not empty."""
+  """The layout of data_dir, after checking that each of its files exists and is not empty.
+
+  Args:
+    data_dir: the release's directory.
+    layout_name: a layout of `data.layouts.LAYOUTS`, or 'auto' to detect it.
+
+  Returns:
+    The layout.
+
+  Raises:
+    IngestionError: naming what is missing or empty, and how to get it back.
+  """
   if not fileio.isdir(data_dir):
     raise IngestionError(f'the data directory {data_dir} does not exist. Fetch a release '
                          'with `python -m data.fetch --release 100k` (or 1m, 20m, 25m, '
@@ -57,7 +66,7 @@ def check_input(data_dir: str, layout_name: str) -> layouts.Layout:
 
 def _how_to_restore(data_dir: str) -> str:
   """What gets a directory's files back: fetching again if data.fetch wrote it."""
-  path = os.path.join(data_dir, SOURCE_MANIFEST)
+  path = os.path.join(data_dir, names.SOURCE_MANIFEST)
   if fileio.exists(path):
     with fileio.open(path) as file:
       manifest = json.load(file)
@@ -70,7 +79,7 @@ def _how_to_restore(data_dir: str) -> str:
 
 
 def _read_source(data_dir: str) -> str:
-  path = os.path.join(data_dir, SOURCE_MANIFEST)
+  path = os.path.join(data_dir, names.SOURCE_MANIFEST)
   if not fileio.exists(path):
     return data_dir
   with fileio.open(path) as file:
@@ -82,6 +91,15 @@ def describe_bad_rows(path: str, count: int, layout: layouts.Layout, listing: st
 
   A bad line of the movies or users file comes before the ratings it leaves without a movie
   or user: those are counted, with the first one shown, not listed as if each were a cause.
+
+  Args:
+    path: the bad_rows.jsonl.
+    count: how many rows it lists.
+    layout: the release's layout, which names its movies and users files.
+    listing: the file the message names as the full list.
+
+  Returns:
+    The lines of the message, indented.
   """
   catalogs = {t.file_name for role, t in layout.tables().items() if role != 'ratings'}
   causes, ratings, orphans = [], [], {}  # orphans: {missing from: [count, first row]}
@@ -114,7 +132,15 @@ def _position(row: Dict[str, Any]):
 
 def surviving_copy(bad_rows_path: str, examples_uri: str) -> str:
   """A copy of the bad rows beside the component's outputs: TFX removes a failed execution's
-  output directory, and the message must name a file that is still there."""
+  output directory, and the message must name a file that is still there.
+
+  Args:
+    bad_rows_path: the bad_rows.jsonl in the examples artifact.
+    examples_uri: the examples artifact's directory.
+
+  Returns:
+    The copy's path.
+  """
   directory = os.path.join(os.path.dirname(os.path.dirname(examples_uri)), 'bad_rows')
   fileio.makedirs(directory)
   copy = os.path.join(directory, f'{os.path.basename(examples_uri.rstrip("/"))}.jsonl')
@@ -127,6 +153,17 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+    """Reads the release into the examples and catalog artifacts (TFX calls it).
+
+    Args:
+      input_dict: none are used (the release is `input_base`).
+      output_dict: the `examples` and `catalog` Examples artifacts.
+      exec_properties: the spec's parameters: input_base, output_config, layout,
+        max_bad_rows, holdout_user_percent, output_data_format, output_file_format.
+
+    Raises:
+      IngestionError: the input is missing, or has more bad rows than max_bad_rows.
+    """
     self._log_startup(input_dict, output_dict, exec_properties)
     data_dir = exec_properties['input_base']
     layout = check_input(data_dir, exec_properties[LAYOUT_KEY])
@@ -140,7 +177,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     bad_rows_path = os.path.join(examples.uri, BAD_ROWS_FILE)
     counts_path = os.path.join(examples.uri, COUNTS_FILE)
     examples.split_names = artifact_utils.encode_split_names([name for name, _ in splits])
-    catalog.split_names = artifact_utils.encode_split_names([CATALOG_SPLIT])
+    catalog.split_names = artifact_utils.encode_split_names([names.CATALOG_SPLIT])
     source = _read_source(data_dir)
     logger.info('Reading %s from %s', layout.description, source)
 
@@ -150,9 +187,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       for name, _ in splits:
         ingest.write_examples(outputs[name], artifact_utils.get_split_uri([examples], name),
                               name)
-      ingest.write_examples(
-          outputs['catalog'] | 'SerializeCatalog' >> beam.Map(lambda e: [e.SerializeToString()]),
-          artifact_utils.get_split_uri([catalog], CATALOG_SPLIT), CATALOG_SPLIT)
+      ingest.write_examples(outputs[names.CATALOG_SPLIT],
+                            artifact_utils.get_split_uri([catalog], names.CATALOG_SPLIT),
+                            names.CATALOG_SPLIT)
       ingest.write_json_lines(outputs['bad_rows'], bad_rows_path, 'bad_rows')
       ingest.write_json_lines(outputs['counts'], counts_path, 'counts')
 
@@ -172,8 +209,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     for artifact in (examples, catalog):
       examples_utils.set_payload_format(artifact, exec_properties['output_data_format'])
       examples_utils.set_file_format(artifact, write_split.to_file_format_str(file_format))
-      artifact.set_string_custom_property('data_source', source)
-      artifact.set_string_custom_property('data_layout', layout.name)
+      artifact.set_string_custom_property(names.DATA_SOURCE, source)
+      artifact.set_string_custom_property(names.DATA_LAYOUT, layout.name)
     for name, _ in splits:
       examples.set_int_custom_property(f'num_examples_{name}', counts[f'examples_{name}'])
     examples.set_int_custom_property('num_bad_rows_skipped', num_bad)
