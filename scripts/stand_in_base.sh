@@ -8,11 +8,12 @@
 #
 # What it is: Debian bookworm (minbase, from this machine's own apt sources, by mmdebstrap)
 # with a Python 3.10 copied from this machine's pyenv build (Debian ships only 3.11; TFX 1.16
-# supports up to 3.10) as `python`, with its pip, and this machine's CA bundle, so that pip
-# inside the build trusts what pip here trusts. Unlike the real base it holds no TFX: the
-# Dockerfile's `pip install --requirement requirements.lock` installs all of the lock (the
-# real base already holds most of it), so a cold build takes longer, and what the image
-# then holds is exactly the lock. The tag carries the label movielens-tfx.stand-in=1.
+# supports up to 3.10) as `python` (the scripts pip installs on PATH), with its pip, and
+# this machine's CA bundle, so that pip inside the build trusts what pip here trusts.
+# Unlike the real base it holds no TFX: the Dockerfile's `pip install --requirement
+# requirements.lock` installs all of the lock (the real base already holds most of it), so
+# a cold build takes longer, and what the image then holds is exactly the lock. The tag
+# carries the label movielens-tfx.stand-in=1.
 #
 # Settings: PYTHON310 (default /root/.pyenv/versions/3.10.13, or `pyenv prefix 3.10`),
 # APT_SOURCES (default /etc/apt/sources.list.d/debian.sources, else /etc/apt/sources.list),
@@ -97,7 +98,7 @@ mmdebstrap --quiet --variant=minbase --include="$packages" \
   --customize-hook='rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*' \
   bookworm - "$sources" \
   | docker import \
-      --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/opt/python3.10/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       --change 'ENV LANG=C.UTF-8' \
       --change 'LABEL movielens-tfx.stand-in=1' \
       --change 'CMD ["python"]' \
