@@ -122,9 +122,9 @@ def test_every_package_the_tasks_import_is_copied_by_the_dockerfile(compiled):
   copied = copied_packages()
   assert {'components', 'modules'} <= set(report['packages'])  # the check sees them
   missing = set(report['packages']) - copied
+  lines = ', '.join(f'`COPY {name} {name}`' for name in sorted(missing))
   assert not missing, (f'the compiled tasks import {sorted(missing)}, which the Dockerfile '
-                       f'does not copy (it copies {sorted(copied)}): add `COPY {{name}} '
-                       '{name}` lines for them')
+                       f'does not copy (it copies {sorted(copied)}): add {lines} to it')
 
 
 def test_every_module_a_task_names_imports_in_the_image(compiled, image):
