@@ -19,7 +19,13 @@ ENTRYPOINT = 'tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor'
 
 @pytest.fixture(scope='module')
 def launched(tmp_path_factory):
-  root = tmp_path_factory.mktemp('kubeflow_run')
+  return launch(tmp_path_factory.mktemp('kubeflow_run'), LocalLauncher)
+
+
+def launch(root, make_launcher):
+  """Two launches of the compiled pipeline on a synthetic release, each task run by
+  `make_launcher(pipeline, root, store)`'s launcher (here: processes; tests/test_image.py:
+  containers of the image)."""
   data_dir = synthetic.write_grouplens_100k(synthetic.make_clustered_release(),
                                             str(root / 'ml-100k'))
   spec_file = str(root / 'pipeline.json')
@@ -28,7 +34,7 @@ def launched(tmp_path_factory):
       *QUICK_TRAINING, '--epochs', '2']) == 0
   pipeline = CompiledPipeline(spec_file)
   store = ArtifactStore(str(root / 'artifacts.json'))
-  launcher = LocalLauncher(pipeline, str(root / 'run-1'), store)
+  launcher = make_launcher(pipeline, str(root / 'run-1'), store)
   trained = ('CatalogTrainer', 'RetrievalEvaluator', 'ServingPusher')
   for task in pipeline.container_tasks():
     if task not in trained:
@@ -37,7 +43,7 @@ def launched(tmp_path_factory):
   # again, and the Evaluator's baseline comes from the resolvers' queries of the store that
   # both runs share. (What its Pusher would push is tested on run 1.) The two Trainers are
   # independent and run at once; run 2's Evaluator waits for run 1's blessing.
-  second = LocalLauncher(pipeline, str(root / 'run-2'), store)
+  second = make_launcher(pipeline, str(root / 'run-2'), store)
   for task in pipeline.container_tasks():
     if task not in trained:
       second.reuse(task, launcher.outputs[task])

@@ -18,6 +18,17 @@ without a cluster:
     python -m tools.kfp_local movielens-tfx-kubeflow.json --root /tmp/kfp/run-1 \
         --store /tmp/kfp/artifacts.json
 
+With `--image IMAGE` (`DockerLauncher`) each container task runs instead as the cluster
+runs it: one `docker run --rm --network=none` of the image (built by `make image`) per
+step, with the step's own command and arguments from the spec, the host paths the task
+reads and writes (its outputs, its input artifacts, the data, the pipeline root, the
+serving directory) mounted at the same paths, as the host's user, so that everything the
+containers write is the host user's. That shows what the image holds, not what this
+checkout holds: a package the Dockerfile does not copy fails the task that imports it.
+
+    python -m tools.kfp_local movielens-tfx-kubeflow.json --root /tmp/kfp/run-1 \
+        --store /tmp/kfp/artifacts.json --image movielens-tfx:latest
+
 Used by the tests to prove that the compiled spec runs; useful to debug a compiled
 pipeline before submitting it.
 """
@@ -28,7 +39,9 @@ import re
 import subprocess
 import sys
 import threading
-from typing import Dict, List, Optional
+import time
+import uuid
+from typing import Dict, List, Optional, Tuple
 
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2 as pb
@@ -37,6 +50,12 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INVOCATION_PLACEHOLDER = '{{$}}'
 # {{$.inputs.artifacts['input'].metadata['current_model_id']}} in a resolver's query.
 _INPUT_METADATA = re.compile(r"\{\{\$\.inputs\.artifacts\['(\w+)'\]\.metadata\['(\w+)'\]\}\}")
+# What Python prints between the exceptions of a chain (`raise ... from`, or raised while
+# handling another).
+_CHAINED = ('The above exception was the direct cause of the following exception:',
+            'During handling of the above exception, another exception occurred:')
+# The last line of a Python traceback: `ModuleNotFoundError: No module named 'components'`.
+_EXCEPTION_LINE = re.compile(r'^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b.*)$', re.M)
 
 
 def container_env(dockerfile: str = os.path.join(REPO_ROOT, 'Dockerfile')) -> Dict[str, str]:
@@ -155,6 +174,7 @@ class LocalLauncher:
     self.outputs: Dict[str, Dict[str, pb.RuntimeArtifact]] = {}  # task -> key -> artifact
     self.logs: Dict[str, str] = {}
     self.commands: Dict[str, List[List[str]]] = {}  # task -> each process's command line
+    self.seconds: Dict[str, float] = {}  # task -> wall time of its processes
 
   def reuse(self, task_name: str, outputs: Dict[str, pb.RuntimeArtifact]) -> None:
     """Takes an earlier launch's outputs of a task, as Kubeflow does on a cache hit."""
@@ -209,6 +229,18 @@ class LocalLauncher:
                                                       'executor_output.json')
     return executor_input
 
+  def _execute(self, task_name: str, command: List[str], args: List[str],
+               executor_input: pb.ExecutorInput) -> subprocess.CompletedProcess:
+    """Runs one step of a task (its command and arguments as the spec gives them) here, in a
+    process of this environment's Python with this checkout on PYTHONPATH."""
+    command = [self.python if part == 'python' else part for part in command]
+    return subprocess.run(command + args, capture_output=True, text=True, cwd=self.root,
+                          env={**os.environ, **container_env()})
+
+  def _failure(self, task_name: str, command: List[str], stderr: str) -> str:
+    return (f'task {task_name} failed ({" ".join(command)}): {_exception(stderr)}\n'
+            + stderr[-4000:])
+
   def run(self, task_name: str) -> Dict[str, pb.RuntimeArtifact]:
     """Runs one task whose upstream tasks have run; returns its output artifacts."""
     container = self.pipeline.executor(task_name).container
@@ -217,16 +249,15 @@ class LocalLauncher:
     steps = [container.lifecycle.pre_cache_check] if container.HasField('lifecycle') else []
     steps.append(container)
     log, self.commands[task_name] = [], []
+    start = time.monotonic()
     for step in steps:
-      command = [self.python if part == 'python' else part for part in step.command]
       args = [invocation if arg == INVOCATION_PLACEHOLDER else arg for arg in step.args]
-      result = subprocess.run(command + args, capture_output=True, text=True, cwd=self.root,
-                              env={**os.environ, **container_env()})
+      result = self._execute(task_name, list(step.command), args, executor_input)
       log.append(result.stdout + result.stderr)
-      self.commands[task_name].append(command + args)
+      self.commands[task_name].append(list(step.command) + args)
       if result.returncode != 0:
-        raise RuntimeError(f'task {task_name} failed ({" ".join(command)}):\n'
-                           + result.stderr[-4000:])
+        raise RuntimeError(self._failure(task_name, step.command, result.stderr))
+    self.seconds[task_name] = time.monotonic() - start
     self.logs[task_name] = '\n'.join(log)
     output = pb.ExecutorOutput()
     with open(executor_input.outputs.output_file) as file:
@@ -243,6 +274,93 @@ class LocalLauncher:
     return produced
 
 
+class DockerLauncher(LocalLauncher):
+  """Runs each step of a container task as one `docker run` of `image`, as Kubeflow's
+  launcher runs it in the task's pod: the image's own Python, environment and copy of this
+  project (nothing of this checkout), the step's command and arguments from the spec, no
+  network. Kubeflow's pods see the pipeline root, the data and the serving directory at
+  the URIs the spec names (a bucket); here those are host directories, mounted at the same
+  paths: the launch's root, the pipeline root and the serving directory writable, the data
+  and other launches' artifacts (a resolved or reused input) read-only. The containers run
+  as this process's uid:gid, so their files are this user's on the host."""
+
+  def __init__(self, pipeline: CompiledPipeline, root: str, image: str,
+               store: Optional[ArtifactStore] = None, docker: str = 'docker',
+               docker_args: Tuple[str, ...] = ()):
+    super().__init__(pipeline, root, store)
+    self.image = image
+    self.docker = docker
+    self.docker_args = list(docker_args)  # extra `docker run` options (the tests' use)
+    self.docker_commands: Dict[str, List[List[str]]] = {}  # task -> each `docker run` line
+
+  def mounts(self, task_name: str, executor_input: pb.ExecutorInput) -> List[Tuple[str, bool]]:
+    """(host path, writable) of every directory a task's step may touch, outermost only."""
+    paths = [(self.root, True)]
+    root = self.pipeline.job.get('runtimeConfig', {}).get('gcsOutputDirectory', '')
+    paths.append((root, True))
+    for name, parameter in self.pipeline.tasks[task_name].inputs.parameters.items():
+      value = parameter.runtime_value.constant_value.string_value
+      if name == 'input_base':  # ExampleGen's: the MovieLens release
+        paths.append((value, False))
+      elif name == 'push_destination':  # the Pusher's: the serving directory
+        destination = json.loads(value).get('filesystem', {}).get('base_directory', '')
+        paths.append((destination, True))
+    for artifacts in executor_input.inputs.artifacts.values():
+      paths.extend((artifact.uri, False) for artifact in artifacts.artifacts)
+    chosen: List[Tuple[str, bool]] = []
+    # Local absolute paths only (a gs:// root is the cluster's business), outermost first:
+    # a path under a mounted directory is already there, with that directory's access.
+    for path, writable in sorted({(os.path.normpath(p), w) for p, w in paths
+                                  if p.startswith('/')}, key=lambda pw: (len(pw[0]), not pw[1])):
+      if any(path == c or path.startswith(c.rstrip('/') + '/') for c, _ in chosen):
+        continue
+      if writable:
+        os.makedirs(path, exist_ok=True)  # made as this user, not by docker as root
+      elif not os.path.exists(path):
+        raise ValueError(f'task {task_name} reads {path}, which does not exist on this host')
+      chosen.append((path, writable))
+    return chosen
+
+  def _execute(self, task_name: str, command: List[str], args: List[str],
+               executor_input: pb.ExecutorInput) -> subprocess.CompletedProcess:
+    # Unique across launchers: two launches may run the same task at once.
+    name = f'kfp-local-{task_name}-{uuid.uuid4().hex[:12]}'
+    line = [self.docker, 'run', '--rm', '--network=none', '--name', name,
+            '--user', f'{os.getuid()}:{os.getgid()}']
+    if os.getuid() != 0:  # a uid the image has no account for: no home directory either
+      line += ['--env', 'HOME=/tmp']
+    for path, writable in self.mounts(task_name, executor_input):
+      line += ['--mount', f'type=bind,source={path},target={path}'
+               + ('' if writable else ',readonly')]
+    # The image's entrypoint gives way to the step's command, as in a Kubeflow pod.
+    line += [*self.docker_args, '--entrypoint', command[0], self.image, *command[1:], *args]
+    self.docker_commands.setdefault(task_name, []).append(line)
+    try:
+      return subprocess.run(line, capture_output=True, text=True)
+    except BaseException:  # interrupted: the container would run on without its client
+      subprocess.run([self.docker, 'rm', '--force', name], capture_output=True)
+      raise
+
+  def _failure(self, task_name: str, command: List[str], stderr: str) -> str:
+    return (f'task {task_name} failed in image {self.image} ({" ".join(command)}): '
+            f'{_exception(stderr)}\n' + stderr[-4000:])
+
+
+def _exception(stderr: str) -> str:
+  """What went wrong, first in a failure's message: the last exception of a step's stderr
+  and, when it was raised from another (TFX's entrypoint turns a ModuleNotFoundError into
+  `ImportError: Could not import ...`), the first exception of that chain, which names the
+  module."""
+  found = list(_EXCEPTION_LINE.finditer(stderr))
+  if not found:
+    return 'exit status not 0, no Python exception (its stderr below)'
+  first = len(found) - 1
+  while first > 0 and stderr[found[first - 1].end():].lstrip().startswith(_CHAINED):
+    first -= 1
+  last, cause = found[-1].group(1), found[first].group(1)
+  return last if cause == last else f'{cause} (raised as {last})'
+
+
 def metadata(artifact: pb.RuntimeArtifact) -> Dict:
   return json_format.MessageToDict(artifact.metadata) if artifact.HasField('metadata') else {}
 
@@ -254,6 +372,9 @@ def main(argv=None) -> int:
   parser.add_argument('--tasks', nargs='+', help='run only these tasks (upstream first)')
   parser.add_argument('--store', help='a JSON file of the artifacts earlier launches produced, '
                       'which the resolver tasks query (default: none, so no blessed model)')
+  parser.add_argument('--image', help='run each task in a container of this image (docker '
+                      'run, no network; `make image` builds it) instead of in this '
+                      "environment; 'spec' for the image the spec names")
   args = parser.parse_args(argv)
   pipeline = CompiledPipeline(args.pipeline_file)
   runnable = pipeline.container_tasks()
@@ -261,15 +382,25 @@ def main(argv=None) -> int:
   if unknown:
     parser.error(f'no container task {", ".join(unknown)}; the tasks are '
                  f'{", ".join(runnable)}')
+  root, store = os.path.abspath(args.root), ArtifactStore(args.store)
+  start = time.monotonic()
   try:
-    launcher = LocalLauncher(pipeline, os.path.abspath(args.root), ArtifactStore(args.store))
+    if args.image:
+      image = (pipeline.executor(runnable[0]).container.image if args.image == 'spec'
+               else args.image)
+      launcher = DockerLauncher(pipeline, root, image, store)
+    else:
+      launcher = LocalLauncher(pipeline, root, store)
     for task in args.tasks or runnable:
       print(f'{task} ...', flush=True)
       for key, artifact in launcher.run(task).items():
         print(f'  {key}: {artifact.uri}')
+      print(f'  ({launcher.seconds[task]:.1f} s)', flush=True)
   except (ValueError, RuntimeError) as error:
     print(f'error: {error}', file=sys.stderr)
     return 1
+  where = f'in containers of {launcher.image}' if args.image else 'in this environment'
+  print(f'{len(launcher.seconds)} tasks ran {where} in {time.monotonic() - start:.0f} s')
   return 0
 
 
