@@ -42,18 +42,14 @@ def pytest_collection_modifyitems(config, items):
   worker, in order: each test file is a group, so its module fixtures are built once, and
   the files that use the gated runs are one group, so those four runs are made once.
 
-  pytest-xdist 3.8 marks a group by appending `@group` to each test's node id, which it
-  writes where pytest 9 no longer reads it (`_nodeid`); the lock pins both, so the id is
-  set here, as pytest 9 keeps it."""
-  from _pytest.nodeid import coerce_node_id
+  The groups are xdist_group markers (pytest-xdist's own mechanism), added here because
+  the gated-runs group spans several files."""
   gated = {item.module.__name__ for item in items if 'gated_runs' in item.fixturenames}
   groups = {}
   for item in items:
     module = item.module.__name__
     groups[item] = group = 'gated_runs' if module in gated else module
     item.add_marker(pytest.mark.xdist_group(group))
-    if getattr(config.option, 'loadgroup', False) and '@' not in item.nodeid:  # a worker
-      item._id = coerce_node_id(f'{item.nodeid}@{group}')
   # The longest groups first, so that the two workers finish together.
   items.sort(key=lambda item: SLOW_GROUPS.index(groups[item]) if groups[item] in SLOW_GROUPS
              else len(SLOW_GROUPS))

@@ -46,7 +46,8 @@ from typing import Dict, List, Optional, Tuple
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2 as pb
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from shared import names
+
 INVOCATION_PLACEHOLDER = '{{$}}'
 # {{$.inputs.artifacts['input'].metadata['current_model_id']}} in a resolver's query.
 _INPUT_METADATA = re.compile(r"\{\{\$\.inputs\.artifacts\['(\w+)'\]\.metadata\['(\w+)'\]\}\}")
@@ -58,7 +59,7 @@ _CHAINED = ('The above exception was the direct cause of the following exception
 _EXCEPTION_LINE = re.compile(r'^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b.*)$', re.M)
 
 
-def container_env(dockerfile: str = os.path.join(REPO_ROOT, 'Dockerfile')) -> Dict[str, str]:
+def container_env(dockerfile: str = os.path.join(names.REPO_ROOT, 'Dockerfile')) -> Dict[str, str]:
   """The environment the image sets (the Dockerfile's ENV instructions), with the project on
   PYTHONPATH here instead of the image's copy, and TensorFlow's C++ log kept quiet."""
   with open(dockerfile) as file:
@@ -67,7 +68,7 @@ def container_env(dockerfile: str = os.path.join(REPO_ROOT, 'Dockerfile')) -> Di
   for line in text.splitlines():
     if line.startswith('ENV '):
       env.update(pair.split('=', 1) for pair in line[4:].split())
-  return {**env, 'PYTHONPATH': REPO_ROOT, 'TF_CPP_MIN_LOG_LEVEL': '3'}
+  return {**env, 'PYTHONPATH': names.REPO_ROOT, 'TF_CPP_MIN_LOG_LEVEL': '3'}
 
 
 class ArtifactStore:
