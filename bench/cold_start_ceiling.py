@@ -21,21 +21,21 @@ import common
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from data import features as f  # noqa: E402
+from data import features  # noqa: E402
 from shared import names  # noqa: E402
 
 K = 100
 GROUPS = {  # name: the key of a rating's user, from the raw features
-    'age group': lambda d: d[f.BUCKETIZED_USER_AGE],
-    'gender': lambda d: d[f.USER_GENDER],
-    'occupation': lambda d: d[f.USER_OCCUPATION_TEXT],
-    'zip-code prefix': lambda d: np.array([z[:2] for z in d[f.USER_ZIP_CODE].tolist()]),
-    'age group and gender': lambda d: d[f.BUCKETIZED_USER_AGE] * 2 + d[f.USER_GENDER],
+    'age group': lambda d: d[features.BUCKETIZED_USER_AGE],
+    'gender': lambda d: d[features.USER_GENDER],
+    'occupation': lambda d: d[features.USER_OCCUPATION_TEXT],
+    'zip-code prefix': lambda d: np.array([z[:2] for z in d[features.USER_ZIP_CODE].tolist()]),
+    'age group and gender': lambda d: d[features.BUCKETIZED_USER_AGE] * 2 + d[features.USER_GENDER],
 }
-SPEC = {f.BUCKETIZED_USER_AGE: tf.io.FixedLenFeature([], tf.float32),  # as TFDS stores it
-        f.USER_GENDER: tf.io.FixedLenFeature([], tf.int64),
-        f.USER_OCCUPATION_TEXT: tf.io.FixedLenFeature([], tf.string),
-        f.USER_ZIP_CODE: tf.io.FixedLenFeature([], tf.string)}
+SPEC = {features.BUCKETIZED_USER_AGE: tf.io.FixedLenFeature([], tf.float32),  # as TFDS stores it
+        features.USER_GENDER: tf.io.FixedLenFeature([], tf.int64),
+        features.USER_OCCUPATION_TEXT: tf.io.FixedLenFeature([], tf.string),
+        features.USER_ZIP_CODE: tf.io.FixedLenFeature([], tf.string)}
 
 
 def top(counts: np.ndarray, overall: np.ndarray) -> np.ndarray:
@@ -84,13 +84,13 @@ def main() -> None:
   if 'cold_start' not in evaluation:
     raise SystemExit('the latest evaluated run held no users out: run with --holdout-users')
 
-  cold = ~np.isin(eval_[f.USER_ID], train[f.USER_ID])  # the Evaluator's rule
+  cold = ~np.isin(eval_[features.USER_ID], train[features.USER_ID])  # the Evaluator's rule
   position = {title: index for index, title in enumerate(titles)}
-  train_index = np.array([position.get(t, -1) for t in train[f.MOVIE_TITLE].tolist()])
+  train_index = np.array([position.get(t, -1) for t in train[features.MOVIE_TITLE].tolist()])
   train = {name: values[train_index >= 0] for name, values in train.items()}
   train_index = train_index[train_index >= 0]
   eval_ = {name: values[cold] for name, values in eval_.items()}
-  eval_index = np.array([position.get(t, -1) for t in eval_[f.MOVIE_TITLE].tolist()])
+  eval_index = np.array([position.get(t, -1) for t in eval_[features.MOVIE_TITLE].tolist()])
   overall = np.bincount(train_index, minlength=len(titles)).astype(np.float64)
 
   rows = {'most popular overall': np.isin(eval_index, top(overall, overall))}
@@ -100,10 +100,12 @@ def main() -> None:
       rows[label] = group_hits(key(train), train_index, key(eval_), eval_index, overall, blend)
   for days in (7, 30, 90):
     rows[f'most popular in the {days} days before the rating'] = window_hits(
-        train[f.TIMESTAMP], train_index, eval_[f.TIMESTAMP], eval_index, overall, days)
+        train[features.TIMESTAMP], train_index, eval_[features.TIMESTAMP], eval_index, overall,
+        days)
 
-  print(f'{cold.sum():,} eval ratings of {len(np.unique(eval_[f.USER_ID])):,} users never seen '
-        f'in training, {len(titles):,} titles; top-{K} accuracy:')
+  users = len(np.unique(eval_[features.USER_ID]))
+  print(f'{cold.sum():,} eval ratings of {users:,} users never seen in training'
+        f', {len(titles):,} titles; top-{K} accuracy:')
   baseline = rows['most popular overall'].mean()
   for label, hits in rows.items():
     print(f'  {label:<60} {hits.mean():.4f}  {hits.mean() / baseline:.2f}x')

@@ -12,7 +12,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-KS = (1, 5, 10, 50, 100)
+from shared import names
+
 MISS = np.iinfo(np.int64).max  # the rank of a title outside the catalog
 ScoresOf = Callable[[slice], np.ndarray]  # the [queries, titles] scores of some queries
 SCORES_PER_CHUNK = 1 << 24  # 64 MB of float32 scores (and 16 MB of comparisons) at a time
@@ -117,7 +118,7 @@ def popularity_ranks(counts: np.ndarray, true_index: np.ndarray,
   return np.where(true_index < 0, MISS, ranks)
 
 
-def top_k(ranks: np.ndarray, ks: Sequence[int] = KS) -> Dict[str, float]:
+def top_k(ranks: np.ndarray, ks: Sequence[int] = names.TOP_KS) -> Dict[str, float]:
   """Top-K accuracy for each K: the share of ranks below K, keyed by str(K)."""
   return {str(k): float((ranks < k).mean()) for k in ks}
 
@@ -131,7 +132,8 @@ def activity_bucket(num_ratings: int) -> str:
   return '200+'
 
 
-def sliced_top_k(labels: np.ndarray, ranks: Dict[str, np.ndarray], k: int = 100) -> List[Dict]:
+def sliced_top_k(labels: np.ndarray, ranks: Dict[str, np.ndarray],
+                 k: int = names.GATE_K) -> List[Dict]:
   """Top-k accuracy of each set of ranks within each slice (queries sharing a label)."""
   rows = []
   for label in sorted(set(labels.tolist()), key=_natural):

@@ -40,7 +40,7 @@ def create_pipeline(
   data, gate, serving = config.data, config.gate, config.serving
   example_gen = MovieLensExampleGen(
       data_dir=data.data_dir, eval_percent=data.eval_percent, layout=data.layout,
-      max_bad_rows=data.max_bad_rows, holdout_user_percent=data.holdout_users,
+      max_bad_rows=data.max_bad_rows, holdout_users=data.holdout_users,
       code_version=source_fingerprint('components.example_gen')).with_id(names.EXAMPLE_GEN)
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs['examples']).with_id(names.STATISTICS_GEN)

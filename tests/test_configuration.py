@@ -139,7 +139,7 @@ def test_each_component_receives_its_section():
       custom_config(names.TRAINER)[names.TRAINING]).epochs == 4
   example_gen = properties[names.EXAMPLE_GEN]
   assert (example_gen['input_base'], example_gen['layout'], example_gen['max_bad_rows'],
-          example_gen['holdout_user_percent']) == (config.data.data_dir, 'grouplens-100k', 2, 5)
+          example_gen['holdout_users']) == (config.data.data_dir, 'grouplens-100k', 2, 5)
   assert '"hash_buckets": 30' in example_gen['output_config']
   evaluator = properties[names.EVALUATOR]
   assert (evaluator['min_lift'], evaluator['min_top100'], evaluator['max_regression']) == (

@@ -134,7 +134,8 @@ def tree_copy(tmp_path):
   for name in LAYERS:
     source = ROOT / name
     if source.is_dir():
-      shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns('__pycache__', 'movielens'))
+      shutil.copytree(source, tmp_path / name,
+                      ignore=shutil.ignore_patterns('__pycache__', 'movielens'))
     elif (ROOT / f'{name}.py').exists():
       shutil.copy(ROOT / f'{name}.py', tmp_path / f'{name}.py')
   return tmp_path

@@ -22,7 +22,7 @@ class MovieLensExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
       **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
       executor.LAYOUT_KEY: ExecutionParameter(type=str),
       executor.MAX_BAD_ROWS_KEY: ExecutionParameter(type=int),
-      executor.HOLDOUT_USERS_KEY: ExecutionParameter(type=int, optional=True),
+      executor.HOLDOUT_USERS_KEY: ExecutionParameter(type=int),
       # A fingerprint of the reading code: a change re-reads the data (TFX caching).
       names.CODE_VERSION: ExecutionParameter(type=str, optional=True),
   }
@@ -44,9 +44,8 @@ class MovieLensExampleGen(FileBasedExampleGen):
   SPEC_CLASS = MovieLensExampleGenSpec
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-  def __init__(self, data_dir: str, eval_percent: int = 20, layout: str = 'auto',
-               max_bad_rows: int = 0, holdout_user_percent: int = 0,
-               code_version: Optional[str] = None):
+  def __init__(self, data_dir: str, eval_percent: int, layout: str, max_bad_rows: int,
+               holdout_users: int, code_version: Optional[str] = None):
     """
     Args:
       data_dir: directory of one MovieLens release, in any layout of `data.layouts`.
@@ -54,15 +53,14 @@ class MovieLensExampleGen(FileBasedExampleGen):
       layout: a layout name of `data.layouts.LAYOUTS`, or 'auto' to detect it.
       max_bad_rows: how many unusable rows may be skipped (and reported) before the
         component fails; 0 fails on the first.
-      holdout_user_percent: share of users (by a stable hash of the id) held out of training:
+      holdout_users: percentage of users (by a stable hash of the id) held out of training:
         all their ratings go to `eval`, for the Evaluator's cold-start figures.
       code_version: a fingerprint of the reading code, so that editing it re-reads the data.
     """
     if not 0 < eval_percent < 100:
       raise ValueError(f'eval_percent must be between 1 and 99, not {eval_percent}')
-    if not 0 <= holdout_user_percent < 100:
-      raise ValueError(f'holdout_user_percent must be between 0 and 99, not '
-                       f'{holdout_user_percent}')
+    if not 0 <= holdout_users < 100:
+      raise ValueError(f'holdout_users must be between 0 and 99, not {holdout_users}')
     if max_bad_rows < 0:
       raise ValueError(f'max_bad_rows must be 0 or more, not {max_bad_rows}')
     split = example_gen_pb2.SplitConfig.Split
@@ -78,7 +76,7 @@ class MovieLensExampleGen(FileBasedExampleGen):
         output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
         layout=layout,
         max_bad_rows=max_bad_rows,
-        holdout_user_percent=holdout_user_percent,
+        holdout_users=holdout_users,
         code_version=code_version,
         examples=types.Channel(type=standard_artifacts.Examples),
         catalog=types.Channel(type=standard_artifacts.Examples))

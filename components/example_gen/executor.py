@@ -24,7 +24,7 @@ EXAMPLES_KEY = 'examples'
 CATALOG_KEY = 'catalog'
 LAYOUT_KEY = 'layout'
 MAX_BAD_ROWS_KEY = 'max_bad_rows'
-HOLDOUT_USERS_KEY = 'holdout_user_percent'
+HOLDOUT_USERS_KEY = 'holdout_users'
 # Where, inside the examples artifact, the rows that could not be used are listed.
 BAD_ROWS_FILE = 'bad_rows.jsonl'
 COUNTS_FILE = 'counts.json'
@@ -159,7 +159,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       input_dict: none are used (the release is `input_base`).
       output_dict: the `examples` and `catalog` Examples artifacts.
       exec_properties: the spec's parameters: input_base, output_config, layout,
-        max_bad_rows, holdout_user_percent, output_data_format, output_file_format.
+        max_bad_rows, holdout_users, output_data_format, output_file_format.
 
     Raises:
       IngestionError: the input is missing, or has more bad rows than max_bad_rows.
@@ -183,7 +183,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     with self._make_beam_pipeline() as pipeline:
       outputs = pipeline | 'Ingest' >> ingest.IngestMovieLens(
-          data_dir, layout, splits, int(exec_properties.get(HOLDOUT_USERS_KEY) or 0))
+          data_dir, layout, splits, int(exec_properties[HOLDOUT_USERS_KEY]))
       for name, _ in splits:
         ingest.write_examples(outputs[name], artifact_utils.get_split_uri([examples], name),
                               name)

@@ -189,9 +189,9 @@ class _RatingsToExamples(beam.DoFn):
 
   def __init__(self, path: str, table: layouts.Table, split_names: Sequence[str],
                bounds: Sequence[int], movies_file: str, users_file: str,
-               holdout_percent: int = 0):
+               holdout_users: int = 0):
     self._path, self._table = path, table
-    self._holdout_percent = holdout_percent
+    self._holdout_users = holdout_users
     self._split_names, self._bounds = list(split_names), list(bounds)
     self._movies_file, self._users_file = movies_file, users_file
 
@@ -219,7 +219,7 @@ class _RatingsToExamples(beam.DoFn):
             f'user id {rating[features.USER_ID]} is not in {self._users_file}',
             missing_from=self._users_file))
         continue
-      if held_out_user(rating[features.USER_ID], self._holdout_percent):
+      if held_out_user(rating[features.USER_ID], self._holdout_users):
         split = HOLDOUT_SPLIT
       else:
         split = self._split_names[bisect.bisect_right(self._bounds,
@@ -278,16 +278,16 @@ class IngestMovieLens(beam.PTransform):
   """
 
   def __init__(self, data_dir: str, layout: layouts.Layout,
-               splits: Sequence[Tuple[str, int]], holdout_user_percent: int = 0):
+               splits: Sequence[Tuple[str, int]], holdout_users: int = 0):
     """
     Args:
       data_dir: the release's directory.
       layout: its layout (`data.layouts`).
       splits: (split name, hash buckets) of the ratings, in order.
-      holdout_user_percent: the share of users all of whose ratings go to the eval split.
+      holdout_users: the share of users all of whose ratings go to the eval split.
     """
     super().__init__()
-    self._holdout_percent = holdout_user_percent  # of users, all their ratings in eval
+    self._holdout_users = holdout_users  # of users, all their ratings in eval
     self._data_dir = data_dir
     self._layout = layout
     self._splits = list(splits)  # (name, hash buckets)
@@ -327,7 +327,7 @@ class IngestMovieLens(beam.PTransform):
             _RatingsToExamples(ratings_path, tables['ratings'], split_names, bounds,
                                tables['movies'].file_name,
                                tables['users'].file_name if 'users' in tables else '',
-                               self._holdout_percent),
+                               self._holdout_users),
             movies=beam.pvalue.AsSingleton(_lookup(movies, 'Movie', features.MOVIE_ID)),
             users=beam.pvalue.AsSingleton(_lookup(users, 'User', features.USER_ID))
         ).with_outputs(BAD, COUNTS, *split_names))
