@@ -9,7 +9,7 @@ project, reruns the component and those downstream instead of reusing stale resu
 import ast
 import hashlib
 import os
-from typing import Iterable, List, Optional, Set
+from typing import Iterable, Iterator, List, Optional, Set, Tuple
 
 from shared import names
 
@@ -24,8 +24,19 @@ def _file_of(module: str, root: str) -> Optional[str]:
   return None
 
 
-def _imported(path: str, module: str, root: str) -> Iterable[str]:
-  """The project modules a source file imports (absolute and relative imports)."""
+def imported_modules(path: str, module: str, root: str) -> Iterator[Tuple[str, int]]:
+  """The project modules a source file imports, anywhere in it (a function's own imports
+  included; absolute and relative), each with the line that imports it.
+
+  Args:
+    path: the source file.
+    module: its dotted module name (a package's for an __init__.py).
+    root: the directory the project's modules are found under.
+
+  Returns:
+    (dotted module name, line number) pairs; a dotted import yields every package on the
+    way (importing a.b.c runs a and a.b first).
+  """
   package = module if path.endswith('__init__.py') else module.rpartition('.')[0]
   with open(path, 'rb') as file:
     tree = ast.parse(file.read(), path)
@@ -45,7 +56,7 @@ def _imported(path: str, module: str, root: str) -> Iterable[str]:
       parts = name.split('.')
       for end in range(1, len(parts) + 1):  # a dotted import runs every package on the way
         if _file_of('.'.join(parts[:end]), root):
-          yield '.'.join(parts[:end])
+          yield '.'.join(parts[:end]), node.lineno
 
 
 def project_sources(modules: Iterable[str], root: str = names.REPO_ROOT) -> List[str]:
@@ -64,7 +75,7 @@ def project_sources(modules: Iterable[str], root: str = names.REPO_ROOT) -> List
     if path is None:
       raise ValueError(f'{module} is not a module of {root}')
     files.add(path)
-    pending.extend(_imported(path, module, root))
+    pending.extend(name for name, _ in imported_modules(path, module, root))
   return sorted(files)
 
 

@@ -10,10 +10,11 @@ import ast
 import os
 import pathlib
 import shutil
-from typing import Dict, List, Set, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 
+from pipeline import fingerprint
 from shared import names
 
 ROOT = pathlib.Path(names.REPO_ROOT)
@@ -37,51 +38,24 @@ def project_modules(root: pathlib.Path) -> Dict[str, pathlib.Path]:
   return found
 
 
-def imports_of(path: pathlib.Path, dotted: str, known: Set[str]) -> List[Tuple[str, int]]:
-  """The project modules `path` imports (anywhere in it), with their line numbers."""
-  package = dotted if path.name == '__init__.py' else dotted.rpartition('.')[0]
-  top = dotted.split('.')[0]
-  found = []
-  for node in ast.walk(ast.parse(path.read_text(), str(path))):
-    targets = []
-    if isinstance(node, ast.Import):
-      targets = [alias.name for alias in node.names]
-    elif isinstance(node, ast.ImportFrom):
-      base = node.module or ''
-      if node.level:
-        anchor = package.split('.')[:len(package.split('.')) - node.level + 1]
-        base = '.'.join(anchor + ([base] if base else []))
-      # `from package import module` imports the module; `from module import name` not.
-      targets = [f'{base}.{alias.name}' if f'{base}.{alias.name}' in known else base
-                 for alias in node.names]
-    for target in targets:
-      if top == 'bench' and target.split('.')[0] not in LAYERS:
-        target = f'bench.{target}'  # the benchmarks import each other as scripts
-      while target and target not in known:
-        target = target.rpartition('.')[0]
-      if target:
-        found.append((target, node.lineno))
-  return found
-
-
 def import_graph(root: pathlib.Path) -> Dict[str, List[Tuple[str, int]]]:
   modules = project_modules(root)
-  return {dotted: imports_of(path, dotted, set(modules)) for dotted, path in modules.items()}
+  return {dotted: sorted(set(fingerprint.imported_modules(str(path), dotted, str(root))))
+          for dotted, path in modules.items()}
 
 
 def upward_imports(root: pathlib.Path) -> List[str]:
-  """Each import of a layer that is not below the importer's, as 'file:line: a -> b'."""
+  """Each import of a layer that is not below the importer's, as 'file:line: a imports b'."""
   graph, modules = import_graph(root), project_modules(root)
-  problems = []
+  deepest: Dict[Tuple[str, int], str] = {}  # `import a.b.c` also names a and a.b: one line
   for source, targets in graph.items():
     for target, line in targets:
       a, b = source.split('.')[0], target.split('.')[0]
-      if a != b and b != 'shared' and LAYERS[b] >= LAYERS[a]:
-        problems.append(f'{modules[source].relative_to(root)}:{line}: {a} imports {b} '
-                        f'({target}), a layer that is not below it')
-      if a == 'shared' and b != 'shared':
-        problems.append(f'{modules[source].relative_to(root)}:{line}: shared imports {target}')
-  return problems
+      if a != b and b != 'shared' and (a == 'shared' or LAYERS[b] >= LAYERS[a]):
+        deepest[source, line] = max(deepest.get((source, line), ''), target, key=len)
+  return [f'{modules[source].relative_to(root)}:{line}: {source.split(".")[0]} imports '
+          f'{target.split(".")[0]} ({target}), a layer that is not below it'
+          for (source, line), target in sorted(deepest.items())]
 
 
 def import_cycles(root: pathlib.Path) -> List[List[str]]:
@@ -158,7 +132,7 @@ def test_a_planted_cycle_is_found(tree_copy):
 def test_the_shared_leaf_imports_nothing_of_the_project(tree_copy):
   with open(tree_copy / 'shared' / 'names.py', 'a') as file:
     file.write('\nfrom data import features  # noqa\n')
-  assert any('shared imports data.features' in p for p in upward_imports(tree_copy))
+  assert any('shared imports data (data.features)' in p for p in upward_imports(tree_copy))
 
 
 def sets_environment(path: pathlib.Path) -> bool:
