@@ -20,7 +20,7 @@ import time
 import pytest
 
 import runner_kubeflow
-from pipeline import configs
+from shared import names
 from tests import test_kubeflow_run
 from tests.test_kubeflow import lock_version, module_paths
 from tools.kfp_local import CompiledPipeline, DockerLauncher
@@ -34,7 +34,7 @@ from tests.test_kubeflow_run import (  # noqa: F401  (collected here as this fil
     test_transform_and_the_trainer_chained_their_outputs)
 
 IMAGE = os.environ.get('MOVIELENS_TFX_IMAGE', '')
-DOCKERFILE = os.path.join(configs.REPO_ROOT, 'Dockerfile')
+DOCKERFILE = os.path.join(names.REPO_ROOT, 'Dockerfile')
 WORKDIR = '/movielens-tfx'  # the Dockerfile's WORKDIR and PYTHONPATH
 # Directories of the Dockerfile's COPY lines that are Python packages of this project.
 _COPY = re.compile(r'^COPY\s+(\S+)\s+(\S+)\s*$', re.MULTILINE)
@@ -47,7 +47,7 @@ def copied_packages():
   with open(DOCKERFILE) as file:
     lines = _COPY.findall(file.read())
   return {source for source, target in lines
-          if os.path.isfile(os.path.join(configs.REPO_ROOT, source, '__init__.py'))}
+          if os.path.isfile(os.path.join(names.REPO_ROOT, source, '__init__.py'))}
 
 
 @pytest.fixture(scope='module')
@@ -113,8 +113,8 @@ def test_every_package_the_tasks_import_is_copied_by_the_dockerfile(compiled):
   (transitively) are ones the Dockerfile copies. The local runner's own modules
   (runner_local.py, pipeline/local.py, the inspector) need not be: no task imports them."""
   paths = sorted(module_paths(compiled))
-  result = subprocess.run([sys.executable, '-c', _IMPORT_SCRIPT, configs.REPO_ROOT, *paths],
-                          capture_output=True, text=True, cwd=configs.REPO_ROOT,
+  result = subprocess.run([sys.executable, '-c', _IMPORT_SCRIPT, names.REPO_ROOT, *paths],
+                          capture_output=True, text=True, cwd=names.REPO_ROOT,
                           env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'})
   assert result.returncode == 0, result.stderr[-3000:]
   report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -169,7 +169,7 @@ def test_pip_list_in_the_image_reports_the_locks_versions(image):
                        .stdout)}
   for package in ('tfx', 'tensorflow', 'tensorflow-recommenders', 'apache-beam'):
     assert listed.get(package) == lock_version(package), package
-  with open(os.path.join(configs.REPO_ROOT, 'requirements.lock')) as file:
+  with open(os.path.join(names.REPO_ROOT, 'requirements.lock')) as file:
     pins = dict(re.findall(r'^([\w.-]+)==(\S+)$', file.read(), re.MULTILINE))
   different = {name: (version, listed.get(name.lower().replace('_', '-')))
                for name, version in pins.items()
