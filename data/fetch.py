@@ -32,9 +32,9 @@ import zlib
 from typing import Callable, Dict, Optional
 
 from data import layouts, tfds_source
+from shared import names
 
 DATA_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'movielens')
-MANIFEST = 'SOURCE.json'
 GROUPLENS = 'https://files.grouplens.org/datasets/movielens/'
 RECBOLE_WHEEL = 'recbole==1.2.1'
 RECBOLE_DIR = 'recbole/dataset_example/ml-100k/'
@@ -286,7 +286,7 @@ def _install(write: Writer, dest: str, origin: str, release: Release) -> Dict[st
     write(staging)
     manifest = {'source': origin, 'release': release.name,
                 **verify(staging, release.rows, origin)}
-    with open(os.path.join(staging, MANIFEST), 'w') as file:
+    with open(os.path.join(staging, names.SOURCE_MANIFEST), 'w') as file:
       json.dump(manifest, file, indent=2)
     if os.path.exists(dest):
       shutil.rmtree(dest)
@@ -299,7 +299,7 @@ def _install(write: Writer, dest: str, origin: str, release: Release) -> Dict[st
 def existing(dest: str) -> Optional[Dict[str, object]]:
   """The manifest of an earlier fetch into dest if its files are still as fetched."""
   try:
-    with open(os.path.join(dest, MANIFEST)) as file:
+    with open(os.path.join(dest, names.SOURCE_MANIFEST)) as file:
       manifest = json.load(file)
     unchanged = all(sha256_file(os.path.join(dest, name)) == digest
                     for name, digest in manifest['sha256'].items())
