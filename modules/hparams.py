@@ -173,7 +173,30 @@ PRESETS = {
         _TUTORIAL, layer_sizes=[128, 64, 32], epochs=20, optimizer='adam', learning_rate=0.002,
         logq_correction=True, movie_features=True, patience=1),
 }
+# For ten million ratings and more (docs/scale.md, the whole pipeline at 25M ratings): the
+# large preset's towers for one epoch in batches of 8,192, validated once.
+PRESETS['xlarge'] = dataclasses.replace(PRESETS['large'], epochs=1, validation_freq=1,
+                                        batch_size=8192, learning_rate=0.004)
 DEFAULT_PRESET = 'recommended'
+# `--preset auto` (the runners' default) picks a preset by the size of the release's files:
+# MovieLens 100k's are 2 MB, 1M's 25 MB, 10M's 253 MB, 25M's 680 MB. On 1M the recommended
+# preset's three pairs cost 86 s an epoch here (over an hour and a half a run), large's
+# one pair blessed in 10 min 35 s (docs/scale.md).
+AUTO_PRESET = 'auto'
+PRESET_MIN_BYTES = (('xlarge', 200 * 2**20), ('large', 10 * 2**20))
+
+
+def preset_for_size(data_bytes: int) -> str:
+  """The preset `--preset auto` chooses for a release of `data_bytes` bytes.
+
+  Args:
+    data_bytes: the size of the release's files (0 when unknown, e.g. in a bucket).
+
+  Returns:
+    The name of a preset of PRESETS.
+  """
+  return next((name for name, least in PRESET_MIN_BYTES if data_bytes >= least),
+              DEFAULT_PRESET)
 
 
 # What the Tuner searches (modules/tuner.py): the settings that mattered in the experiments

@@ -251,6 +251,7 @@ class PipelineConfig:
   transform: Transform = dataclasses.field(default_factory=Transform)
   training: hparams.TrainingConfig = dataclasses.field(
       default_factory=lambda: hparams.preset(hparams.DEFAULT_PRESET))
+  preset: str = hparams.DEFAULT_PRESET  # the preset `training` starts from (for the header)
   tuning: Tuning = dataclasses.field(default_factory=Tuning)
   gate: Gate = dataclasses.field(default_factory=Gate)
   serving: Serving = dataclasses.field(default_factory=Serving)
@@ -289,9 +290,12 @@ SECTIONS: Tuple[Tuple[str, type], ...] = (
     ('serving', Serving), ('run', Run))
 # Each runner's own section: (attribute of its configuration, dataclass).
 RUNNER_SECTIONS = {LocalConfig: ('local', Local), KubeflowConfig: ('kubeflow', Kubeflow)}
-PRESET_FLAG = flags.Flag('--preset', 'preset', str, hparams.DEFAULT_PRESET,
-                         'training preset: ' + ', '.join(hparams.PRESETS) + '; the training '
-                         'flags below override single settings')
+PRESET_FLAG = flags.Flag(
+    '--preset', 'preset', str, hparams.AUTO_PRESET,
+    'training preset: ' + ', '.join(hparams.PRESETS) + f', or {hparams.AUTO_PRESET} to '
+    'choose by the size of the release\'s files (' + ', '.join(
+        f'{name} from {least // 2**20} MB' for name, least in hparams.PRESET_MIN_BYTES)
+    + f', {hparams.DEFAULT_PRESET} below); the training flags below override single settings')
 
 
 def training_flags() -> List[flags.Flag]:
@@ -361,8 +365,13 @@ def from_args(runner: type, args: argparse.Namespace):
   sections = {name: flags.read_section(section, args) for name, section in SECTIONS}
   sections[attribute] = flags.read_section(own, args)
   overrides = flags.given(args, training_flags()[1:])
-  training = hparams.preset(args.preset or hparams.DEFAULT_PRESET, **overrides)
-  return runner(**sections, training=training)
+  preset = args.preset or hparams.AUTO_PRESET
+  if preset == hparams.AUTO_PRESET:
+    data = sections['data']
+    preset = hparams.preset_for_size(data_bytes(data.data_dir or fetch.default_dest(
+        data.release)))
+  training = hparams.preset(preset, **overrides)
+  return runner(**sections, training=training, preset=preset)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None, description: str = '',

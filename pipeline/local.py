@@ -55,6 +55,7 @@ def run_and_report(config: configs.LocalConfig) -> int:
         f'  artifacts under {local.pipeline_root}\n'
         f'  ML Metadata in {local.metadata_path}\n'
         f'  Beam arguments: {shlex.join(local.beam_args) or "none (the DirectRunner in memory)"}\n'
+        f'  training preset: {config.preset} (--preset to choose another)\n'
         f'  full log in {reporter.log_path}')
   try:
     with run_lock.hold(local.metadata_path, local.output_dir):

@@ -146,3 +146,16 @@ def test_each_component_receives_its_section():
       1.5, 0.2, 0.03)
   assert '/tmp/served' in properties[names.PUSHER]['push_destination']
   assert built.pipeline_info.pipeline_name == config.run.pipeline_name
+
+
+@pytest.mark.parametrize('size_mb, preset', [(2, 'recommended'), (10, 'large'),
+                                              (199, 'large'), (200, 'xlarge')])
+def test_with_no_preset_given_the_release_size_chooses_it(tmp_path, size_mb, preset):
+  with open(tmp_path / 'ratings.csv', 'wb') as file:  # sparse: the size without the bytes
+    file.truncate(size_mb * 2**20)
+  config = configs.parse_args(['--data-dir', str(tmp_path)])
+  assert config.preset == preset
+  assert config.training == hparams.preset(preset)
+  chosen = configs.parse_args(['--data-dir', str(tmp_path), '--preset', 'tutorial',
+                               '--epochs', '3'])
+  assert (chosen.preset, chosen.training.epochs) == ('tutorial', 3)
