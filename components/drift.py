@@ -31,7 +31,8 @@ DRIFT_FEATURES = CATEGORICAL + NUMERIC_IDS
 # The (statistics, baseline) split pairs of each comparison.
 DRIFT_PAIRS = [(names.TRAIN_SPLIT, names.TRAIN_SPLIT)]
 SKEW_PAIRS = [(names.EVAL_SPLIT, names.TRAIN_SPLIT)]
-ANOMALIES_FILE = 'SchemaDiff.pb'  # what DistributionValidator writes in each pair's directory
+# What ExampleValidator writes in each split's directory, DistributionValidator in each pair's.
+ANOMALIES_FILE = 'SchemaDiff.pb'
 
 
 def comparator_config(threshold: float, feature_names: Sequence[str] = DRIFT_FEATURES

@@ -23,7 +23,6 @@ from shared import names
 
 logger = logging.getLogger(f'{names.LOGGER}.validation_gate')
 
-ANOMALIES_FILE = 'SchemaDiff.pb'  # what ExampleValidator writes in each split's directory
 VALIDATED_STATISTICS_KEY = 'validated_statistics'  # the gate's output (its parameter's name)
 
 
@@ -48,7 +47,7 @@ def split_anomalies(uri: str, split: str) -> List[Tuple[str, str, str]]:
     (the number of examples, say) has feature ''.
   """
   found = anomalies_util.load_anomalies_binary(
-      os.path.join(uri, f'Split-{split}', ANOMALIES_FILE))
+      os.path.join(uri, f'Split-{split}', drift.ANOMALIES_FILE))
   rows = [(feature, info.short_description, info.description)
           for feature, info in sorted(found.anomaly_info.items())]
   if found.HasField('dataset_anomaly_info'):
