@@ -14,10 +14,11 @@ One SavedModel that TF Serving (or plain TensorFlow) loads without this project'
                         1 male), user_occupation_text, user_zip_code (, k) -> as embed,
                         retrieve; -1 or '' for a feature the caller does not know
 
-k (int32 scalar: one for the whole request) is at most the maximum fixed at export
-(--serving-k, capped at the catalog's size), which is also its default: the retrieve
-signatures' SignatureDefs carry it in their `defaults`, which TF Serving fills in for a
-request without k. A k outside 1..maximum fails with InvalidArgumentError naming the range.
+k (int32: a scalar, or one per query, the same for the whole request) is at most the maximum
+fixed at export (--serving-k, capped at the catalog's size), which is also its default: the
+retrieve signatures' SignatureDefs carry it in their `defaults`, which TF Serving fills in
+for a request without k. A k outside 1..maximum fails with InvalidArgumentError naming the
+range.
 
 A feature a request does not carry is "unknown" to the model (the average of what it
 learned), so a user never seen can be served by who they are, and any user by id alone.
@@ -121,6 +122,15 @@ class QueryModel(tf.Module):
     return self.query_tower(self.transform_layer(self._raw_features(query)))
 
   def _top_k(self, scores: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
+    # k is a scalar (TF Serving's columnar format) or one per instance (its row format), the
+    # same for the whole request: an answer is one [batch, k] tensor.
+    values = tf.reshape(k, [-1])
+    one_k = tf.debugging.Assert(
+        tf.logical_and(tf.size(values) > 0,
+                       tf.reduce_min(values) == tf.reduce_max(values)),
+        ['k must be one number for the whole request (the same in every instance), not', k])
+    with tf.control_dependencies([one_k]):
+      k = values[0]
     # Checked before top_k runs, which would otherwise fail on its own terms (or answer an
     # empty list for k = 0).
     in_range = tf.debugging.Assert(tf.logical_and(k >= 1, k <= self.max_k), [tf.strings.format(
@@ -181,8 +191,8 @@ def _named(specs: Sequence[tf.TensorSpec], values: Sequence[tf.Tensor]
 def _with_k(specs: Sequence[tf.TensorSpec], max_k: int,
             body: Callable[[Dict[str, tf.Tensor], tf.Tensor], Dict[str, tf.Tensor]]
             ) -> tf.types.experimental.PolymorphicFunction:
-  """A retrieve signature: `specs`' inputs by name, then k (an int32 scalar) defaulting to
-  max_k, answered by body({input name: tensor}, k).
+  """A retrieve signature: `specs`' inputs by name, then k (int32, a scalar or one per query)
+  defaulting to max_k, answered by body({input name: tensor}, k).
 
   TensorFlow writes a function's default argument into its SignatureDef's `defaults` (which
   TF Serving fills in for an input a request leaves out); the default is the model's maximum,
@@ -194,7 +204,7 @@ def _with_k(specs: Sequence[tf.TensorSpec], max_k: int,
   call.__signature__ = inspect.Signature(
       [parameter(spec.name) for spec in specs]
       + [parameter(K, default=tf.constant(max_k, tf.int32))])
-  return tf.function(call, input_signature=list(specs) + [tf.TensorSpec([], tf.int32, name=K)])
+  return tf.function(call, input_signature=list(specs) + [tf.TensorSpec(None, tf.int32, name=K)])
 
 
 def export(directory: str, model: QueryModel) -> None:

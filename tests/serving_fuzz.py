@@ -75,8 +75,10 @@ def cases(model, max_k: int):
       'retrieve_excluding: k above the maximum': lambda: s['retrieve_excluding'](
           user_id=users(1), timestamp=times(1), exclude=tf.constant([['a']]),
           k=tf.constant(max_k + 1)),
-      'retrieve: k as a vector': lambda: s['retrieve'](user_id=users(2), timestamp=times(2),
-                                                       k=tf.constant([1, 2])),
+      'retrieve: k one per query': lambda: s['retrieve'](
+          user_id=users(2), timestamp=times(2), k=tf.constant([max_k] * 2)),
+      'retrieve: k differing between queries': lambda: s['retrieve'](
+          user_id=users(2), timestamp=times(2), k=tf.constant([1, 2])),
       'serving_default: not an Example': lambda: s['serving_default'](
           examples=tf.constant(['not an example'])),
       'serving_default: an Example without user_id': lambda: s['serving_default'](

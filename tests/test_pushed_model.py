@@ -150,6 +150,7 @@ ANSWERS = {  # a sane answer: the shape of each output (scores finite)
     'retrieve_excluding: no columns': {'titles': [2, K], 'scores': [2, K]},
     'retrieve_excluding: 5,000 columns': {'titles': [2, K], 'scores': [2, K]},
     'retrieve_excluding: a vector, one title per query': {'titles': [2, K], 'scores': [2, K]},
+    'retrieve: k one per query': {'titles': [2, K], 'scores': [2, K]},
 }
 ERRORS = {  # a clear error: its type and what its message says
     'embed: empty batch': ('InvalidArgumentError', 'empty request'),
@@ -165,7 +166,8 @@ ERRORS = {  # a clear error: its type and what its message says
     'retrieve: k 0': ('InvalidArgumentError', f'k is 0: it must be between 1 and {K}'),
     'retrieve_excluding: k above the maximum': ('InvalidArgumentError',
                                                 f'k is {K + 1}: it must be between 1 and {K}'),
-    'retrieve: k as a vector': ('ValueError', 'incompatible'),
+    'retrieve: k differing between queries': ('InvalidArgumentError',
+                                              'k must be one number for the whole request'),
     'serving_default: not an Example': ('InvalidArgumentError', 'Could not parse example'),
     'serving_default: an Example without user_id': ('InvalidArgumentError',
                                                     'Feature: user_id (data type: string) '

@@ -122,13 +122,25 @@ def signature_defs(directory):
   return graph.signature_def
 
 
-def test_k_is_an_int32_scalar_whose_default_tf_serving_reads_is_the_maximum(served):
+@pytest.mark.parametrize('name', RETRIEVE)
+def test_k_may_come_once_per_query_as_the_row_format_sends_it(served, name):
+  model = served[0]
+  titles, _ = answer(model, name, [10, 10, 10])
+  assert titles == answer(model, name, 10)[0]
+  for ks in ([10, 10, 11], []):
+    with pytest.raises(tf.errors.InvalidArgumentError, match='k must be one number for the '
+                       'whole request'):
+      answer(model, name, ks)
+
+
+def test_k_is_int32_and_its_default_that_tf_serving_reads_is_the_maximum(served):
   signatures = signature_defs(served[1])
   assert set(serving.SIGNATURES + serving.FEATURE_SIGNATURES) <= set(signatures)
   for name, signature in signatures.items():
     if name in RETRIEVE:
       k = signature.inputs[serving.K]
-      assert k.dtype == tf.int32.as_datatype_enum and not k.tensor_shape.dim, name
+      # Of any shape: a scalar, or one per query.
+      assert k.dtype == tf.int32.as_datatype_enum and k.tensor_shape.unknown_rank, name
       assert tf.make_ndarray(signature.defaults[serving.K]) == MAX_K, name
       assert set(signature.defaults) == {serving.K}, name
     else:
@@ -161,17 +173,25 @@ def tensorflow_call(body, signature):
   return inputs
 
 
+def asked_k(body):
+  """The k a body sends (None: none), in columns or once per instance."""
+  if 'inputs' in body:
+    return body['inputs'].get(serving.K)
+  [k] = {instance.get(serving.K) for instance in body['instances']}
+  return k
+
+
 def test_the_rest_bodies_of_the_docs_are_these_tensorflow_calls(served):
   model, directory = served
   signatures = signature_defs(directory)
   with open(DOC) as file:
     doc = file.read()
   bodies = rest_bodies()
-  # Every retrieve signature, with k and without, in columns and in rows, and an error.
+  # Every retrieve signature; k in columns, in rows and left out; and an error.
   assert {body['signature_name'] for body in bodies} == set(RETRIEVE)
-  assert any('instances' in body for body in bodies)
-  asked = [body.get('inputs', {}).get(serving.K) for body in bodies]
+  asked = [asked_k(body) for body in bodies]
   assert None in asked and 0 in asked and any(k and 1 <= k <= MAX_K for k in asked)
+  assert any('instances' in body and k for body, k in zip(bodies, asked))
   for body, k in zip(bodies, asked):
     name = body['signature_name']
     inputs = tensorflow_call(body, signatures[name])
