@@ -38,8 +38,8 @@ def run_fn(fn_args) -> None:
     fn_args: TFX's FnArgs: train_files and eval_files (the transformed examples),
       transform_graph_path, serving_model_dir, model_run_dir, hyperparameters (the Tuner's
       best, or None) and custom_config: names.TRAINING (the TrainingConfig as JSON),
-      names.SERVING_K (the most titles a served query may ask for) and names.CATALOG_FILES (the catalog's
-      examples, added by CatalogTrainer).
+      names.SERVING_K (the most titles a served query may ask for) and names.CATALOG_FILES
+      (the catalog's examples, added by CatalogTrainer).
 
   Returns:
     None; writes the Model artifact and the ModelRun artifact's files (above).
@@ -176,8 +176,8 @@ def check_export(directory: str, model: serving.QueryModel,
     directory: the saved model.
     model: the in-memory model it was saved from.
     probe: queries, {serving input name: values}.
-    top: best titles compared per query (at most the model's maximum k), which the saved
-      model's `retrieve` is asked for.
+    top: best titles compared per query (capped at the model's maximum k); the saved model's
+      `retrieve` is asked for as many.
 
   Returns:
     The probe queries with the in-memory model's embeddings and best `top` titles
