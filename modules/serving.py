@@ -16,9 +16,9 @@ One SavedModel that TF Serving (or plain TensorFlow) loads without this project'
 
 k (int32: a scalar, or one per query, the same for the whole request) is at most the maximum
 fixed at export (--serving-k, capped at the catalog's size), which is also its default: the
-retrieve signatures' SignatureDefs carry it in their `defaults`, which TF Serving fills in
-for a request without k. A k outside 1..maximum fails with InvalidArgumentError naming the
-range.
+retrieve signatures' SignatureDefs carry it in their `defaults`, which TF Serving's gRPC
+Predict fills in for a request without k (its REST API and TensorFlow's Python loader want
+k). A k outside 1..maximum fails with InvalidArgumentError naming the range.
 
 A feature a request does not carry is "unknown" to the model (the average of what it
 learned), so a user never seen can be served by who they are, and any user by id alone.
@@ -195,8 +195,9 @@ def _with_k(specs: Sequence[tf.TensorSpec], max_k: int,
   defaulting to max_k, answered by body({input name: tensor}, k).
 
   TensorFlow writes a function's default argument into its SignatureDef's `defaults` (which
-  TF Serving fills in for an input a request leaves out); the default is the model's maximum,
-  so the function's signature is written here rather than in a `def`.
+  TF Serving's gRPC Predict fills in for an input a request leaves out; its REST API does
+  not); the default is the model's maximum, so the function's signature is written here
+  rather than in a `def`.
   """
   def call(*values):
     return body(_named(specs, values[:-1]), values[-1])

@@ -155,29 +155,26 @@ def rest_bodies():
 
 
 def tensorflow_call(body, signature):
-  """A predict request's body as the signature's inputs, the way TF Serving reads it: each
-  input of the columnar format ("inputs") is one tensor; the row format's instances are
-  stacked, input by input; an input the request leaves out takes the SignatureDef's default."""
+  """A predict request's body as the signature's inputs, the way TF Serving's REST API reads
+  it (tensorflow_serving/util/json_tensor.cc): each input of the columnar format ("inputs")
+  is one tensor; the row format's instances are stacked, input by input; either way every
+  input of the signature is required (REST does not apply the SignatureDef's defaults)."""
   if 'inputs' in body:
     columns = body['inputs']
   else:
+    assert all(set(instance) == set(signature.inputs) for instance in body['instances'])
     columns = {name: [instance[name] for instance in body['instances']]
-               for name in body['instances'][0]}
-  unknown = set(columns) - set(signature.inputs)
-  missing = set(signature.inputs) - set(columns) - set(signature.defaults)
-  assert not unknown and not missing, (unknown, missing)
-  inputs = {name: tf.constant(value, tf.dtypes.as_dtype(signature.inputs[name].dtype))
-            for name, value in columns.items()}
-  inputs.update({name: tf.constant(tf.make_ndarray(value))
-                 for name, value in signature.defaults.items() if name not in columns})
-  return inputs
+               for name in signature.inputs}
+  assert set(columns) == set(signature.inputs), 'Missing named input'
+  return {name: tf.constant(value, tf.dtypes.as_dtype(signature.inputs[name].dtype))
+          for name, value in columns.items()}
 
 
 def asked_k(body):
-  """The k a body sends (None: none), in columns or once per instance."""
+  """The k a body sends, in columns or once per instance."""
   if 'inputs' in body:
-    return body['inputs'].get(serving.K)
-  [k] = {instance.get(serving.K) for instance in body['instances']}
+    return body['inputs'][serving.K]
+  [k] = {instance[serving.K] for instance in body['instances']}
   return k
 
 
@@ -187,23 +184,22 @@ def test_the_rest_bodies_of_the_docs_are_these_tensorflow_calls(served):
   with open(DOC) as file:
     doc = file.read()
   bodies = rest_bodies()
-  # Every retrieve signature; k in columns, in rows and left out; and an error.
+  # Every retrieve signature; k in columns and in rows; and an error.
   assert {body['signature_name'] for body in bodies} == set(RETRIEVE)
   asked = [asked_k(body) for body in bodies]
-  assert None in asked and 0 in asked and any(k and 1 <= k <= MAX_K for k in asked)
-  assert any('instances' in body and k for body, k in zip(bodies, asked))
+  assert 0 in asked and any(1 <= k <= MAX_K for k in asked)
+  assert any('instances' in body for body in bodies)
   for body, k in zip(bodies, asked):
     name = body['signature_name']
     inputs = tensorflow_call(body, signatures[name])
-    if k is not None and not 1 <= k <= MAX_K:
+    if not 1 <= k <= MAX_K:
       # The message the page quotes is the one a client gets.
       assert range_error(k) in doc
       with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(range_error(k))):
         model.signatures[name](**inputs)
       continue
     out = model.signatures[name](**inputs)
-    batch = len(inputs[features.USER_ID])
-    assert out['titles'].shape == (batch, MAX_K if k is None else k), body
+    assert out['titles'].shape == (len(inputs[features.USER_ID]), k), body
     longest, _ = answer(model, name, MAX_K, {n: v for n, v in inputs.items() if n != serving.K})
     assert [[t.decode() for t in row] for row in out['titles'].numpy()] == [
         row[:out['titles'].shape[1]] for row in longest], body
