@@ -53,7 +53,7 @@ class Paths:
     self.load_seconds = time.perf_counter() - started
     self.titles, self.candidates = serving.read_catalog(directory)
     self.titles = np.array(self.titles, dtype=object)
-    self.k = self.model.signatures['retrieve'].structured_outputs['titles'].shape[1] or 100
+    self.k = configs.Serving().serving_k  # the figures are measured at the default maximum
     self._real = (self.titles, self.candidates)
     self._retrieve = None  # the in-graph brute force over a grown catalog
 
@@ -82,7 +82,8 @@ class Paths:
     if self._retrieve is not None:
       return self._retrieve(self._embed(users, timestamps)).numpy()
     out = self.model.signatures['retrieve'](user_id=self.tf.constant(users),
-                                            timestamp=self.tf.constant(timestamps))
+                                            timestamp=self.tf.constant(timestamps),
+                                            k=self.tf.constant(self.k))
     return out['titles'].numpy()
 
   def _embed(self, users, timestamps):

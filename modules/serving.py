@@ -5,14 +5,20 @@ One SavedModel that TF Serving (or plain TensorFlow) loads without this project'
   serving_default     examples: serialized tf.Examples with user_id and timestamp, and
                         optionally the user's features -> embedding
   embed               user_id (string), timestamp (int64) -> embedding
-  retrieve            user_id, timestamp -> titles, scores: the k best catalog titles
-  retrieve_excluding  user_id, timestamp, exclude (string [batch, n], '' pads)
+  retrieve            user_id, timestamp, k -> titles, scores: the k best catalog titles
+  retrieve_excluding  user_id, timestamp, exclude (string [batch, n], '' pads), k
                         -> the k best titles that the caller did not exclude
   embed_with_features, retrieve_with_features (releases with user features)
                       user_id, timestamp and every optional query feature of the registry
                         (data/features.py): bucketized_user_age (float), user_gender (int64,
-                        1 male), user_occupation_text, user_zip_code -> as embed, retrieve;
-                        -1 or '' for a feature the caller does not know
+                        1 male), user_occupation_text, user_zip_code (, k) -> as embed,
+                        retrieve; -1 or '' for a feature the caller does not know
+
+k (int32: a scalar, or one per query, the same for the whole request) is at most the maximum
+fixed at export (--serving-k, capped at the catalog's size), which is also its default: the
+retrieve signatures' SignatureDefs carry it in their `defaults`, which TF Serving's gRPC
+Predict fills in for a request without k (its REST API and TensorFlow's Python loader want
+k). A k outside 1..maximum fails with InvalidArgumentError naming the range.
 
 A feature a request does not carry is "unknown" to the model (the average of what it
 learned), so a user never seen can be served by who they are, and any user by id alone.
@@ -20,9 +26,11 @@ learned), so a user never seen can be served by who they are, and any user by id
 Beside it, in assets.extra/ (which TF Serving ignores), the catalog's titles and their
 embeddings, in the same order, for an external approximate-nearest-neighbour index.
 """
+import functools
+import inspect
 import json
 import os
-from typing import Dict, Sequence
+from typing import Callable, Dict, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -35,10 +43,12 @@ TITLES_FILE = 'candidate_titles.json'
 EMBEDDINGS_FILE = 'candidate_embeddings.npy'
 SIGNATURES = ('serving_default', 'embed', 'retrieve', 'retrieve_excluding')
 FEATURE_SIGNATURES = ('embed_with_features', 'retrieve_with_features')
+K = 'k'  # the retrieve signatures' input: how many titles to return
 
 # The query features every request carries; and those with the optional ones (the user's).
 _QUERY = features.serving_inputs(with_optional=False)
 _WITH_FEATURES = features.serving_inputs(with_optional=True)
+_EXCLUDE = tf.TensorSpec([None, None], tf.string, name='exclude')
 # The user features a request may carry, as ExampleGen writes them, and their value when
 # unknown: {name: (dtype, unknown value)}.
 USER_FEATURE_SPECS = {feature.name: (features.dtype(feature), feature.unknown)
@@ -53,11 +63,12 @@ class QueryModel(tf.Module):
     query_tower: the trained query tower.
     titles: the catalog's titles.
     candidate_embeddings: their embeddings, row for row.
-    k: how many titles the retrieve signatures return (at most the catalog's size).
+    max_k: the most titles a retrieve request may ask for, and what one that does not say
+      gets (capped at the catalog's size).
   """
 
   def __init__(self, tft_output: tft.TFTransformOutput, query_tower: tf.keras.Model,
-               titles: Sequence[str], candidate_embeddings: np.ndarray, k: int):
+               titles: Sequence[str], candidate_embeddings: np.ndarray, max_k: int):
     super().__init__()
     if len(titles) != len(candidate_embeddings):
       raise ValueError(f'{len(titles)} titles but {len(candidate_embeddings)} embeddings')
@@ -73,7 +84,12 @@ class QueryModel(tf.Module):
     self.title_index = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(self.titles, tf.range(len(titles), dtype=tf.int64)),
         default_value=-1)
-    self.k = min(k, len(titles))
+    self.max_k = min(max_k, len(titles))
+    # The retrieve signatures take k with the maximum as its default, known only here.
+    self.retrieve = _with_k(_QUERY, self.max_k, self._retrieve)
+    self.retrieve_excluding = _with_k(_QUERY + [_EXCLUDE], self.max_k,
+                                      self._retrieve_excluding)
+    self.retrieve_with_features = _with_k(_WITH_FEATURES, self.max_k, self._retrieve)
 
   def _raw_features(self, query: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     # The Transform graph takes every raw feature it was built with. The candidate side's
@@ -105,8 +121,22 @@ class QueryModel(tf.Module):
             message=f'{feature.name} must have one value per query (-1 or \'\' when unknown)')
     return self.query_tower(self.transform_layer(self._raw_features(query)))
 
-  def _top_k(self, scores: tf.Tensor) -> Dict[str, tf.Tensor]:
-    best = tf.math.top_k(scores, k=self.k)
+  def _top_k(self, scores: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
+    # k is a scalar (TF Serving's columnar format) or one per instance (its row format), the
+    # same for the whole request: an answer is one [batch, k] tensor.
+    values = tf.reshape(k, [-1])
+    one_k = tf.debugging.Assert(
+        tf.logical_and(tf.size(values) > 0,
+                       tf.reduce_min(values) == tf.reduce_max(values)),
+        ['k must be one number for the whole request (the same in every instance), not', k])
+    with tf.control_dependencies([one_k]):
+      k = values[0]
+    # Checked before top_k runs, which would otherwise fail on its own terms (or answer an
+    # empty list for k = 0).
+    in_range = tf.debugging.Assert(tf.logical_and(k >= 1, k <= self.max_k), [tf.strings.format(
+        f'k is {{}}: it must be between 1 and {self.max_k} (the maximum fixed at export)', k)])
+    with tf.control_dependencies([in_range]):
+      best = tf.math.top_k(scores, k=k)
     return {'titles': tf.gather(self.titles, best.indices), 'scores': best.values}
 
   def _scores(self, query: Dict[str, tf.Tensor]) -> tf.Tensor:
@@ -122,27 +152,23 @@ class QueryModel(tf.Module):
     return {'embedding': self._embed(tf.io.parse_example(examples, spec))}
 
   # The user features' signatures take every optional query feature of the registry, in its
-  # order (features.serving_inputs), so they are written over the list of inputs.
+  # order (features.serving_inputs), so they are written over the list of inputs (retrieve's
+  # by _with_k).
   @tf.function(input_signature=_WITH_FEATURES)
   def embed_with_features(self, *inputs):
     return {'embedding': self._embed(_named(_WITH_FEATURES, inputs))}
-
-  @tf.function(input_signature=_WITH_FEATURES)
-  def retrieve_with_features(self, *inputs):
-    embedding = self._embed(_named(_WITH_FEATURES, inputs))
-    return self._top_k(tf.matmul(embedding, self.candidates, transpose_b=True))
 
   @tf.function(input_signature=_QUERY)
   def embed(self, user_id, timestamp):
     return {'embedding': self._embed({features.USER_ID: user_id, features.TIMESTAMP: timestamp})}
 
-  @tf.function(input_signature=_QUERY)
-  def retrieve(self, user_id, timestamp):
-    return self._top_k(self._scores({features.USER_ID: user_id, features.TIMESTAMP: timestamp}))
+  def _retrieve(self, query: Dict[str, tf.Tensor], k: tf.Tensor) -> Dict[str, tf.Tensor]:
+    return self._top_k(self._scores(query), k)
 
-  @tf.function(input_signature=_QUERY + [tf.TensorSpec([None, None], tf.string, name='exclude')])
-  def retrieve_excluding(self, user_id, timestamp, exclude):
-    scores = self._scores({features.USER_ID: user_id, features.TIMESTAMP: timestamp})
+  def _retrieve_excluding(self, query: Dict[str, tf.Tensor], k: tf.Tensor
+                          ) -> Dict[str, tf.Tensor]:
+    exclude = query.pop(_EXCLUDE.name)
+    scores = self._scores(query)
     tf.debugging.assert_equal(
         tf.shape(exclude)[0], tf.shape(scores)[0],
         message='exclude needs one row per query (pad rows with empty strings)')
@@ -153,13 +179,33 @@ class QueryModel(tf.Module):
     pairs = tf.stack([where[:, 0], tf.gather_nd(index, where)], axis=1)
     scores = tf.tensor_scatter_nd_update(
         scores, pairs, tf.fill(tf.shape(pairs)[:1], tf.constant(-np.inf, scores.dtype)))
-    return self._top_k(scores)
+    return self._top_k(scores, k)
 
 
 def _named(specs: Sequence[tf.TensorSpec], values: Sequence[tf.Tensor]
            ) -> Dict[str, tf.Tensor]:
   """A signature's inputs by the names of its TensorSpecs."""
   return {spec.name: value for spec, value in zip(specs, values)}
+
+
+def _with_k(specs: Sequence[tf.TensorSpec], max_k: int,
+            body: Callable[[Dict[str, tf.Tensor], tf.Tensor], Dict[str, tf.Tensor]]
+            ) -> tf.types.experimental.PolymorphicFunction:
+  """A retrieve signature: `specs`' inputs by name, then k (int32, a scalar or one per query)
+  defaulting to max_k, answered by body({input name: tensor}, k).
+
+  TensorFlow writes a function's default argument into its SignatureDef's `defaults` (which
+  TF Serving's gRPC Predict fills in for an input a request leaves out; its REST API does
+  not); the default is the model's maximum, so the function's signature is written here
+  rather than in a `def`.
+  """
+  def call(*values):
+    return body(_named(specs, values[:-1]), values[-1])
+  parameter = functools.partial(inspect.Parameter, kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)
+  call.__signature__ = inspect.Signature(
+      [parameter(spec.name) for spec in specs]
+      + [parameter(K, default=tf.constant(max_k, tf.int32))])
+  return tf.function(call, input_signature=list(specs) + [tf.TensorSpec(None, tf.int32, name=K)])
 
 
 def export(directory: str, model: QueryModel) -> None:

@@ -38,8 +38,8 @@ def run_fn(fn_args) -> None:
     fn_args: TFX's FnArgs: train_files and eval_files (the transformed examples),
       transform_graph_path, serving_model_dir, model_run_dir, hyperparameters (the Tuner's
       best, or None) and custom_config: names.TRAINING (the TrainingConfig as JSON),
-      names.SERVING_K (titles a served query returns) and names.CATALOG_FILES (the catalog's
-      examples, added by CatalogTrainer).
+      names.SERVING_K (the most titles a served query may ask for) and names.CATALOG_FILES
+      (the catalog's examples, added by CatalogTrainer).
 
   Returns:
     None; writes the Model artifact and the ModelRun artifact's files (above).
@@ -143,7 +143,7 @@ def export(serving_dir: str, model_run_dir: str, tft_output: tft.TFTransformOutp
     tft_output: Transform's output, which the served model embeds.
     result: the fit whose towers ship.
     titles: the catalog's titles, which the served model retrieves from.
-    k: titles a served query returns.
+    k: the most titles a served query may ask for (its default).
 
   Raises:
     RuntimeError: if the saved model does not reproduce the trained one.
@@ -176,7 +176,8 @@ def check_export(directory: str, model: serving.QueryModel,
     directory: the saved model.
     model: the in-memory model it was saved from.
     probe: queries, {serving input name: values}.
-    top: best titles compared per query.
+    top: best titles compared per query (capped at the model's maximum k); the saved model's
+      `retrieve` is asked for as many.
 
   Returns:
     The probe queries with the in-memory model's embeddings and best `top` titles
@@ -189,10 +190,12 @@ def check_export(directory: str, model: serving.QueryModel,
   embeddings = model.embed(**queries)['embedding'].numpy()
   scores = embeddings @ model.candidates.numpy().T
   catalog = np.array([t.decode() for t in model.titles.numpy()], dtype=object)
+  top = min(top, model.max_k)
   titles = catalog[np.argsort(-scores, axis=1, kind='stable')[:, :top]]
   loaded = tf.saved_model.load(directory)
   loaded_embeddings = loaded.signatures['embed'](**queries)['embedding'].numpy()
-  loaded_titles = loaded.signatures['retrieve'](**queries)['titles'].numpy()[:, :top]
+  loaded_titles = loaded.signatures['retrieve'](
+      **queries, **{serving.K: tf.constant(top, tf.int32)})['titles'].numpy()
   difference = float(np.abs(loaded_embeddings - embeddings).max())
   same_titles = np.mean([list(a) == [t.decode() for t in b]
                          for a, b in zip(titles, loaded_titles)])

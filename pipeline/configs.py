@@ -189,7 +189,8 @@ class Gate:
 @dataclasses.dataclass
 class Serving:
   """The served model (the Trainer exports it) and where the Pusher puts it."""
-  serving_k: int = setting(100, "titles the pushed model's retrieve signatures return")
+  serving_k: int = setting(100, "the most titles a request to the pushed model's retrieve "
+                           'signatures may ask for (their input k), and its default')
   serving_dir: str = setting('', 'where the Pusher writes each blessed model as a numbered '
                              'version, as TF Serving reads them', shown='OUTPUT_DIR/serving')
 

@@ -1,12 +1,14 @@
 """Bad requests to every signature of a pushed model, loaded with plain TensorFlow.
 
-    python tests/serving_fuzz.py SERVING_VERSION_DIR
+    python tests/serving_fuzz.py SERVING_VERSION_DIR MAX_K
 
 Run in its own process (tests/test_pushed_model.py) so that a request that crashed the
 process (a kernel's CHECK failure aborts, it does not raise) shows as a dead process rather
-than taking the test run down. Prints one JSON object: for each case, either the shapes of
-what came back or the error's type and message.
+than taking the test run down. MAX_K is the model's maximum k (--serving-k at export), which
+the retrieve signatures are asked for. Prints one JSON object: for each case, either the
+shapes of what came back or the error's type and message.
 """
+import functools
 import json
 import sys
 
@@ -16,10 +18,13 @@ import tensorflow as tf
 NOW = 890_000_000
 
 
-def cases(model):
+def cases(model, max_k: int):
   """name -> a call of a signature with a bad or extreme request."""
-  s = model.signatures
   int64, string = tf.int64, tf.string
+  k = tf.constant(max_k, tf.int32)
+  # The retrieve signatures asked for the maximum k unless a case says otherwise.
+  s = {name: (functools.partial(signature, k=k) if name.startswith('retrieve') else signature)
+       for name, signature in model.signatures.items()}
 
   def users(n, value='1'):
     return tf.constant([value] * n)
@@ -63,6 +68,17 @@ def cases(model):
       'retrieve: user ids as a matrix': lambda: s['retrieve'](
           user_id=tf.constant([['1', '2'], ['3', '4']]), timestamp=times(2)),
       'retrieve: a missing input': lambda: s['retrieve'](user_id=users(1)),
+      'retrieve: no k': lambda: model.signatures['retrieve'](user_id=users(1),
+                                                             timestamp=times(1)),
+      'retrieve: k 0': lambda: s['retrieve'](user_id=users(1), timestamp=times(1),
+                                             k=tf.constant(0)),
+      'retrieve_excluding: k above the maximum': lambda: s['retrieve_excluding'](
+          user_id=users(1), timestamp=times(1), exclude=tf.constant([['a']]),
+          k=tf.constant(max_k + 1)),
+      'retrieve: k one per query': lambda: s['retrieve'](
+          user_id=users(2), timestamp=times(2), k=tf.constant([max_k] * 2)),
+      'retrieve: k differing between queries': lambda: s['retrieve'](
+          user_id=users(2), timestamp=times(2), k=tf.constant([1, 2])),
       'serving_default: not an Example': lambda: s['serving_default'](
           examples=tf.constant(['not an example'])),
       'serving_default: an Example without user_id': lambda: s['serving_default'](
@@ -89,10 +105,10 @@ def outcome(call):
   return {'answer': result}
 
 
-def main(directory: str) -> None:
+def main(directory: str, max_k: int) -> None:
   model = tf.saved_model.load(directory)
-  print(json.dumps({name: outcome(call) for name, call in cases(model).items()}))
+  print(json.dumps({name: outcome(call) for name, call in cases(model, max_k).items()}))
 
 
 if __name__ == '__main__':
-  main(sys.argv[1])
+  main(sys.argv[1], int(sys.argv[2]))

@@ -1,5 +1,5 @@
-"""The model the Pusher shipped, as a serving system uses it (conftest.gated_runs): its four
-signatures, the catalog beside it, odd and bad requests."""
+"""The model the Pusher shipped, as a serving system uses it (conftest.gated_runs): its
+signatures, the catalog beside it, odd and bad requests (k per request: test_serving_k.py)."""
 import json
 import os
 import subprocess
@@ -53,7 +53,7 @@ print(json.dumps({
     'embed': model.signatures['embed'](user_id=users, timestamp=timestamps)[
         'embedding'].numpy().tolist(),
     'titles': [[t.decode() for t in row] for row in model.signatures['retrieve'](
-        user_id=users, timestamp=timestamps)['titles'].numpy()],
+        user_id=users, timestamp=timestamps, k=tf.constant(10))['titles'].numpy()],
 }))
 '''
 
@@ -74,11 +74,12 @@ def test_in_a_process_with_only_tensorflow_it_answers_as_the_trained_model(pushe
   assert 'no-such-user' in check['user_id'] and 0 in check['timestamp']
   for name in ('serving_default', 'embed'):
     np.testing.assert_allclose(answer[name], check['embedding'], atol=1e-5)
-  assert [titles[:10] for titles in answer['titles']] == check['top_titles']
+  assert answer['titles'] == check['top_titles']
 
 
 def retrieve(model, users, timestamps, exclude=None):
-  inputs = {'user_id': tf.constant(users), 'timestamp': tf.constant(timestamps, tf.int64)}
+  inputs = {'user_id': tf.constant(users), 'timestamp': tf.constant(timestamps, tf.int64),
+            'k': tf.constant(K)}
   if exclude is None:
     out = model.signatures['retrieve'](**inputs)
   else:
@@ -133,7 +134,7 @@ def fuzzed(pushed):
   env = {key: value for key, value in os.environ.items() if key != 'PYTHONPATH'}
   result = subprocess.run(
       [sys.executable, '-I', os.path.join(os.path.dirname(__file__), 'serving_fuzz.py'),
-       pushed[0]], capture_output=True, text=True, env={**env, 'TF_CPP_MIN_LOG_LEVEL': '3'})
+       pushed[0], str(K)], capture_output=True, text=True, env={**env, 'TF_CPP_MIN_LOG_LEVEL': '3'})
   assert result.returncode == 0, f'a request crashed the process:\n{result.stderr[-3000:]}'
   return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -149,6 +150,7 @@ ANSWERS = {  # a sane answer: the shape of each output (scores finite)
     'retrieve_excluding: no columns': {'titles': [2, K], 'scores': [2, K]},
     'retrieve_excluding: 5,000 columns': {'titles': [2, K], 'scores': [2, K]},
     'retrieve_excluding: a vector, one title per query': {'titles': [2, K], 'scores': [2, K]},
+    'retrieve: k one per query': {'titles': [2, K], 'scores': [2, K]},
 }
 ERRORS = {  # a clear error: its type and what its message says
     'embed: empty batch': ('InvalidArgumentError', 'empty request'),
@@ -160,6 +162,12 @@ ERRORS = {  # a clear error: its type and what its message says
     'embed: timestamps as floats': ('InvalidArgumentError', 'int64 tensor but is a float'),
     'embed: user ids as numbers': ('InvalidArgumentError', 'string tensor but is a int64'),
     'retrieve: a missing input': ('TypeError', "missing a required argument: 'timestamp'"),
+    'retrieve: no k': ('TypeError', "missing a required argument: 'k'"),
+    'retrieve: k 0': ('InvalidArgumentError', f'k is 0: it must be between 1 and {K}'),
+    'retrieve_excluding: k above the maximum': ('InvalidArgumentError',
+                                                f'k is {K + 1}: it must be between 1 and {K}'),
+    'retrieve: k differing between queries': ('InvalidArgumentError',
+                                              'k must be one number for the whole request'),
     'serving_default: not an Example': ('InvalidArgumentError', 'Could not parse example'),
     'serving_default: an Example without user_id': ('InvalidArgumentError',
                                                     'Feature: user_id (data type: string) '
@@ -189,19 +197,20 @@ def test_the_version_directory_is_what_tf_serving_reads(pushed):
   [graph] = [g for g in saved_model.meta_graphs if 'serve' in g.meta_info_def.tags]
   signatures = {name: ({k: v.dtype for k, v in sig.inputs.items()}, set(sig.outputs))
                 for name, sig in graph.signature_def.items() if not name.startswith('__')}
-  string, int64 = tf.string.as_datatype_enum, tf.int64.as_datatype_enum
+  string, int64, int32 = (dtype.as_datatype_enum for dtype in (tf.string, tf.int64, tf.int32))
   assert signatures == {
       'serving_default': ({'examples': string}, {'embedding'}),
       'embed': ({'user_id': string, 'timestamp': int64}, {'embedding'}),
-      'retrieve': ({'user_id': string, 'timestamp': int64}, {'titles', 'scores'}),
-      'retrieve_excluding': ({'user_id': string, 'timestamp': int64, 'exclude': string},
+      'retrieve': ({'user_id': string, 'timestamp': int64, 'k': int32}, {'titles', 'scores'}),
+      'retrieve_excluding': ({'user_id': string, 'timestamp': int64, 'exclude': string,
+                              'k': int32},
                              {'titles', 'scores'}),
       # The release has user features (a request may carry them).
       **{name: ({'user_id': string, 'timestamp': int64,
                  'bucketized_user_age': tf.float32.as_datatype_enum, 'user_gender': int64,
-                 'user_occupation_text': string, 'user_zip_code': string}, outputs)
-         for name, outputs in (('embed_with_features', {'embedding'}),
-                               ('retrieve_with_features', {'titles', 'scores'}))},
+                 'user_occupation_text': string, 'user_zip_code': string, **k}, outputs)
+         for name, k, outputs in (('embed_with_features', {}, {'embedding'}),
+                                  ('retrieve_with_features', {'k': int32}, {'titles', 'scores'}))},
   }
   assert all(tensor.name for sig in graph.signature_def.values()
              for tensor in list(sig.inputs.values()) + list(sig.outputs.values()))
