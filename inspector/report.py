@@ -2,7 +2,8 @@
 
 Sections: the run and its components; the data (ExampleGen's counts and source, the
 statistics of each split, the anomalies); training (the validation curve, the final
-figures); the evaluation (top-K tables, slices) and the gate's checks; the pushed model
+figures); the evaluation (top-K tables, per-user Recall@K and NDCG@K, slices) and the
+gate's checks; the pushed model
 (where it is, its signatures). Images are embedded, so the file opens in a browser from
 disk, without a server; a section whose component did not run in this run says so.
 
@@ -16,7 +17,7 @@ from typing import Dict, List, Optional
 
 import jinja2
 
-from components.evaluator.tables import slice_tables, top_k_tables
+from components.evaluator.tables import per_user_tables, slice_tables, top_k_tables
 from inspector.queries import InspectionError, Inspector
 from shared import names
 
@@ -130,6 +131,7 @@ def context(inspector: Inspector, selector: Optional[str] = None) -> Dict:
       'plot': image(os.path.join(model_run.uri, names.PLOT_FILE)) if model_run else None,
       'evaluation': evaluation,
       'top_k_tables': top_k_tables(evaluation) if evaluation else [],
+      'per_user_tables': per_user_tables(evaluation) if evaluation else [],
       'slice_tables': slice_tables(evaluation) if evaluation else [],
       'pushed': pushed.properties if pushed else None,
       'signatures': signatures(destination) if destination else [],
