@@ -120,3 +120,23 @@ def format_lineage(result: Dict) -> str:
   return '\n'.join(lines)
 
 
+
+
+def format_lists(result: Dict) -> str:
+  parts = [f'Run {result["run"]} ({result["run_id"]}): {len(result["users"])} users of the eval '
+           f'split (seed {result["seed"]}), top {result["k"]} with the titles each rated in '
+           f'training removed; * marks a held-out title. Model: {result["model_uri"]}']
+  for user in result['users']:
+    held_out = set(user['held_out'])
+
+    def marked(titles):
+      return [('* ' if title in held_out else '  ') + title for title in titles]
+
+    parts.append(f'\nuser {user["user_id"]}: {user["num_train_ratings"]} training ratings, '
+                 f'{len(held_out)} held out; rated last: ' + '; '.join(user['latest_rated']))
+    parts.append(_table([[rank, model, popular] for rank, (model, popular) in enumerate(
+        zip(marked(user['model']), marked(user['popularity'])), start=1)],
+        ['', 'this model', 'most popular']))
+    parts.append(f'held-out titles hit: this model {len(user["model_hits"])}, most popular '
+                 f'{len(user["popularity_hits"])}')
+  return '\n'.join(parts)
