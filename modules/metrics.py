@@ -72,9 +72,11 @@ def ranks_listed_and_unseen(scores_of: ScoresOf, true_index: np.ndarray,
 
 def seen_titles(train_users: np.ndarray, train_titles: np.ndarray,
                 query_users: np.ndarray) -> np.ndarray:
-  """Each query's user's training titles: [queries] arrays of catalog indexes, the `seen` of
-  ranks_of_truth. Titles outside the catalog (negative indexes) are left out; a user with no
-  training ratings gets an empty array. No dense users-by-titles matrix, and one array per
+  """Each query's user's training titles: [queries] arrays of distinct catalog indexes, the
+  `seen` of ranks_of_truth. Titles outside the catalog (negative indexes) are left out; a
+  user with no training ratings gets an empty array. Distinct: two movies can share a title
+  (MovieLens 100k has such pairs), and a title left out twice would be subtracted twice from
+  the ranks. No dense users-by-titles matrix, and one array per
   user shared by all of that user's queries (one copy per query would take gigabytes at
   25M ratings)."""
   inside = train_titles >= 0
@@ -86,7 +88,8 @@ def seen_titles(train_users: np.ndarray, train_titles: np.ndarray,
   # one by one (an object array assigned a list at once would stack equal-length arrays).
   arrays = np.empty(len(known) + 1, dtype=object)
   for row, titles_of_user in enumerate(np.split(titles, starts[1:])):
-    arrays[row] = titles_of_user
+    first = np.unique(titles_of_user, return_index=True)[1]
+    arrays[row] = titles_of_user[np.sort(first)]  # in training order
   arrays[-1] = np.zeros(0, np.int64)
   position = np.searchsorted(known, query_users)
   found = position < len(known)

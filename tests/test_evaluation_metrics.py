@@ -32,10 +32,11 @@ def test_seen_titles_are_removed_before_ranking_but_never_the_truth():
 
 
 def test_seen_titles_are_each_query_users_training_titles_inside_the_catalog():
-  seen = metrics.seen_titles(np.array([b'a', b'b', b'a', b'c', b'b']),
-                             np.array([3, 1, 0, -1, 2]),  # -1: outside the catalog
+  seen = metrics.seen_titles(np.array([b'a', b'b', b'a', b'c', b'b', b'a']),
+                             np.array([3, 1, 0, -1, 2, 3]),  # -1: outside the catalog
                              np.array([b'b', b'a', b'c', b'z', b'a', b'aa']))
   assert seen.dtype == object and seen.shape == (6,)  # two arrays of 2: not stacked
+  # a rated title 3 twice (two movies of one title): it is left out once.
   assert [row.tolist() for row in seen] == [[1, 2], [3, 0], [], [], [3, 0], []]
   assert seen[1] is seen[4]  # one array per user, not a copy per query
   nobody = metrics.seen_titles(np.array([], 'S1'), np.array([], np.int64), np.array([b'a']))
