@@ -30,7 +30,7 @@ from shared import names  # noqa: E402
 
 LAMBDAS = (50, 100, 200, 300, 400, 500, 700, 1000)
 ALPHAS = (0.5, 0.75, 1.0)
-BETAS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6)
+BETAS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 
 
 def rp3beta_weights(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
@@ -52,10 +52,10 @@ def figures(data: ease.Interactions, eval_: Dict[str, np.ndarray],
 
 def print_rows(rows: List[Tuple[str, Dict]]) -> None:
   k = metrics.PER_USER_K
-  print(f'{"":<34}{"top-" + names.GATE_KEY:>9}{f"Recall@{k}":>11}{f"NDCG@{k}":>9}')
+  print(f'{"":<40}{"top-" + names.GATE_KEY:>9}{f"Recall@{k}":>11}{f"NDCG@{k}":>9}')
   for name, values in rows:
     cells = [values.get(key) for key in ('top_100', 'recall', 'ndcg')]
-    print(f'{name:<34}' + ''.join(f'{"-" if c is None else f"{c:.4f}":>{w}}'
+    print(f'{name:<40}' + ''.join(f'{"-" if c is None else f"{c:.4f}":>{w}}'
                                   for c, w in zip(cells, (9, 11, 9))))
 
 
