@@ -120,8 +120,6 @@ def format_lineage(result: Dict) -> str:
   return '\n'.join(lines)
 
 
-
-
 def format_lists(result: Dict) -> str:
   parts = [f'Run {result["run"]} ({result["run_id"]}): {len(result["users"])} users of the eval '
            f'split (seed {result["seed"]}), top {result["k"]} with the titles each rated in '
