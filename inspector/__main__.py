@@ -7,6 +7,9 @@
     tuning [--run R]      the Tuner's trials (a run with --tune) and the settings it chose
     compare [R1 R2]       two runs side by side: settings, metrics, verdict (latest two)
     lineage [--run R]     the pushed model (or --artifact ID) back to the data it came from
+    lists [--run R]       for a few eval users (--users N --seed S, --user ID): their
+                          latest titles, the model's top 10 and the most-popular list's,
+                          seen titles removed, and the held-out titles each hits
     report [--run R]      a self-contained HTML report of a run (inspector/report.py)
 
 R is a run's number in `runs` (1 is the first, -1 the latest) or its run id. Add --json
@@ -22,6 +25,7 @@ from shared import env
 
 env.use_legacy_keras()  # the report reads saved models with TensorFlow
 
+from inspector import lists as user_lists  # noqa: E402
 from inspector import report as run_report  # noqa: E402
 from inspector import tables  # noqa: E402
 from inspector.queries import InspectionError, Inspector  # noqa: E402
@@ -52,8 +56,16 @@ def main(argv=None) -> int:
   compare.add_argument('first', nargs='?', help='run number or id (default: the one before '
                        'the latest)')
   compare.add_argument('second', nargs='?', help='(default: the latest)')
+  lists = commands.add_parser('lists', help="a few eval users' lists, model and most popular")
   report = commands.add_parser('report', help='a self-contained HTML report of a run')
-  report.add_argument('--run', help='run number or id (default: the latest)')
+  for command in (lists, report):
+    command.add_argument('--run', help='run number or id (default: the latest)')
+    command.add_argument('--users', type=int, default=user_lists.USERS,
+                         help='eval users drawn by the seed (default: %(default)s)')
+    command.add_argument('--seed', type=int, default=0, help='the seed of the draw '
+                         '(default: %(default)s)')
+    command.add_argument('--user', action='append', default=[],
+                         help='an eval user to show too (repeatable)')
   report.add_argument('--out', help='the HTML file, or a directory for run-N.html (default: '
                       'reports/ beside the metadata file)')
   for command in commands.choices.values():  # the common options after the command work too
@@ -78,9 +90,12 @@ def main(argv=None) -> int:
       result, text = inspector.compare(args.first, args.second), tables.format_compare
     elif args.command == 'lineage':
       result, text = inspector.lineage(args.run, args.artifact), tables.format_lineage
+    elif args.command == 'lists':
+      result, text = user_lists.run_lists(inspector, args.run, args.user, args.users,
+                                          args.seed), tables.format_lists
     else:
       path = run_report.write(inspector, args.run, args.out or os.path.join(
-          os.path.dirname(metadata_path), 'reports'))
+          os.path.dirname(metadata_path), 'reports'), args.user, args.users, args.seed)
       result, text = {'report': path}, lambda r: f'Report written: {r["report"]}'
   except InspectionError as error:
     print(f'error: {error}', file=sys.stderr)

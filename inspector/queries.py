@@ -177,6 +177,7 @@ class Inspector:
       try:
         evaluation = self.evaluation(str(number))
         metrics.append({'top_k': evaluation['top_k'], 'top_k_unseen': evaluation['top_k_unseen'],
+                        'per_user_unseen': evaluation.get('per_user_unseen'),
                         'blessed': evaluation['gate']['blessed'],
                         'failed_checks': [c['name'] for c in evaluation['gate']['checks']
                                           if not c['passed']],

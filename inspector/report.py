@@ -2,7 +2,8 @@
 
 Sections: the run and its components; the data (ExampleGen's counts and source, the
 statistics of each split, the anomalies); training (the validation curve, the final
-figures); the evaluation (top-K tables, slices) and the gate's checks; the pushed model
+figures); the evaluation (top-K tables, per-user Recall@K and NDCG@K, slices) and the
+gate's checks; lists of a few users (inspector/lists.py); the pushed model
 (where it is, its signatures). Images are embedded, so the file opens in a browser from
 disk, without a server; a section whose component did not run in this run says so.
 
@@ -12,11 +13,12 @@ the data (titles, paths, descriptions) reaches the page as text, never as markup
 import base64
 import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import jinja2
 
-from components.evaluator.tables import slice_tables, top_k_tables
+from components.evaluator.tables import per_user_tables, slice_tables, top_k_tables
+from inspector import lists
 from inspector.queries import InspectionError, Inspector
 from shared import names
 
@@ -35,6 +37,7 @@ def _number(value) -> str:
 
 
 _TEMPLATES.filters['cell'] = _number
+_TEMPLATES.globals['zip'] = zip  # the Lists section's two lists, row by row
 
 
 def feature_statistics(uri: str, split: str) -> List[List[object]]:
@@ -86,8 +89,10 @@ def signatures(model_dir: str) -> List[List[object]]:
           if not name.startswith('__')]
 
 
-def context(inspector: Inspector, selector: Optional[str] = None) -> Dict:
-  """Everything the template shows, read from ML Metadata and the artifacts it names."""
+def context(inspector: Inspector, selector: Optional[str] = None, requested: Sequence[str] = (),
+            count: int = lists.USERS, seed: int = 0) -> Dict:
+  """Everything the template shows, read from ML Metadata and the artifacts it names; the
+  users of the Lists section as lists.run_lists takes them (requested, count, seed)."""
   from components.validation_gate import split_anomalies
   number, run_context = inspector.select(selector)
   outputs = {f'{o.component}.{o.key}': o for o in inspector.outputs(run_context)}
@@ -110,6 +115,11 @@ def context(inspector: Inspector, selector: Optional[str] = None) -> Dict:
     evaluation = inspector.evaluation(str(number))
   except InspectionError:
     evaluation = None
+  try:
+    user_lists, lists_missing = lists.run_lists(inspector, str(number), requested, count,
+                                                seed), None
+  except InspectionError as error:
+    user_lists, lists_missing = None, str(error)
   pushed = output(names.PUSHER, 'pushed_model')
   destination = (pushed.properties[names.PUSHED_DESTINATION]
                  if pushed and pushed.properties.get(names.PUSHED) == 1 else None)
@@ -130,22 +140,37 @@ def context(inspector: Inspector, selector: Optional[str] = None) -> Dict:
       'plot': image(os.path.join(model_run.uri, names.PLOT_FILE)) if model_run else None,
       'evaluation': evaluation,
       'top_k_tables': top_k_tables(evaluation) if evaluation else [],
+      'per_user_tables': per_user_tables(evaluation) if evaluation else [],
       'slice_tables': slice_tables(evaluation) if evaluation else [],
+      'lists': user_lists, 'lists_missing': lists_missing,
       'pushed': pushed.properties if pushed else None,
       'signatures': signatures(destination) if destination else [],
   }
 
 
-def render(inspector: Inspector, selector: Optional[str] = None) -> str:
-  return _TEMPLATES.get_template('report.html').render(context(inspector, selector))
+def render(inspector: Inspector, selector: Optional[str] = None, requested: Sequence[str] = (),
+           count: int = lists.USERS, seed: int = 0) -> str:
+  return _TEMPLATES.get_template('report.html').render(
+      context(inspector, selector, requested, count, seed))
 
 
-def write(inspector: Inspector, selector: Optional[str], destination: str) -> str:
-  """Writes the report; `destination` is an .html/.htm file, or a directory for run-N.html."""
+def write(inspector: Inspector, selector: Optional[str], destination: str,
+          requested: Sequence[str] = (), count: int = lists.USERS, seed: int = 0) -> str:
+  """Writes the report.
+
+  Args:
+    inspector: the runs.
+    selector: the run (Inspector.select's).
+    destination: an .html/.htm file, or a directory for run-N.html.
+    requested, count, seed: the users of the Lists section (lists.run_lists').
+
+  Returns:
+    The report's absolute path.
+  """
   number, _ = inspector.select(selector)
   path = (destination if destination.lower().endswith(('.html', '.htm'))
           else os.path.join(destination, f'run-{number}.html'))
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path, 'w', encoding='utf-8') as file:
-    file.write(render(inspector, selector))
+    file.write(render(inspector, selector, requested, count, seed))
   return os.path.abspath(path)

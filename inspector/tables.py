@@ -3,7 +3,7 @@ from typing import Dict, List
 
 from tabulate import tabulate
 
-from components.evaluator.tables import slice_tables, top_k_tables
+from components.evaluator.tables import per_user_tables, slice_tables, top_k_tables
 from shared import names
 
 
@@ -47,7 +47,8 @@ def format_artifacts(result: Dict) -> str:
 def format_metrics(result: Dict) -> str:
   parts = [f'Run {result["run"]} ({result["run_id"]}): {result["num_eval_ratings"]:,} held-out '
            f'ratings, {result["num_candidates"]:,} candidates; {result["evaluation_uri"]}']
-  for title, header, rows in top_k_tables(result) + slice_tables(result):
+  for title, header, rows in (top_k_tables(result) + per_user_tables(result)
+                              + slice_tables(result)):
     parts.append(f'\n{title}:\n' + _table(rows, header))
   gate = result['gate']
   parts.append('\ngate: ' + ('BLESSED' if gate['blessed'] else 'NOT BLESSED'))
@@ -86,6 +87,13 @@ def format_compare(result: Dict) -> str:
     rows = [[f'{title} top-{k}', a[section]['model'][k], b[section]['model'][k]]
             for section, title in (('top_k', 'model'), ('top_k_unseen', 'model, seen removed'))
             for k in a[section]['model']]
+    # Blank for a run whose evaluation.json predates the per-user figures.
+    per_user = [m['per_user_unseen'] for m in (a, b)]
+    k = next((figures['k'] for figures in per_user if figures), None)
+    if k is not None:
+      rows.extend([f'model {label}@{k} per user, seen removed', *(
+          figures['rankings']['model'][key] if figures else None for figures in per_user)]
+          for key, label in (('recall', 'Recall'), ('ndcg', 'NDCG')))
     rows.append([f'most popular top-{names.GATE_K}', a['top_k']['popularity'][names.GATE_KEY],
                  b['top_k']['popularity'][names.GATE_KEY]])
     rows.append(['blessed', a['blessed'], b['blessed']])
@@ -112,3 +120,21 @@ def format_lineage(result: Dict) -> str:
   return '\n'.join(lines)
 
 
+def format_lists(result: Dict) -> str:
+  parts = [f'Run {result["run"]} ({result["run_id"]}): {len(result["users"])} users of the eval '
+           f'split (seed {result["seed"]}), top {result["k"]} with the titles each rated in '
+           f'training removed; * marks a held-out title. Model: {result["model_uri"]}']
+  for user in result['users']:
+    held_out = set(user['held_out'])
+
+    def marked(titles):
+      return [('* ' if title in held_out else '  ') + title for title in titles]
+
+    parts.append(f'\nuser {user["user_id"]}: {user["num_train_ratings"]} training ratings, '
+                 f'{len(held_out)} held out; rated last: ' + '; '.join(user['latest_rated']))
+    parts.append(_table([[rank, model, popular] for rank, (model, popular) in enumerate(
+        zip(marked(user['model']), marked(user['popularity'])), start=1)],
+        ['', 'this model', 'most popular']))
+    parts.append(f'held-out titles hit: this model {len(user["model_hits"])}, most popular '
+                 f'{len(user["popularity_hits"])}')
+  return '\n'.join(parts)

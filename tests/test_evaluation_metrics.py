@@ -32,10 +32,11 @@ def test_seen_titles_are_removed_before_ranking_but_never_the_truth():
 
 
 def test_seen_titles_are_each_query_users_training_titles_inside_the_catalog():
-  seen = metrics.seen_titles(np.array([b'a', b'b', b'a', b'c', b'b']),
-                             np.array([3, 1, 0, -1, 2]),  # -1: outside the catalog
+  seen = metrics.seen_titles(np.array([b'a', b'b', b'a', b'c', b'b', b'a']),
+                             np.array([3, 1, 0, -1, 2, 3]),  # -1: outside the catalog
                              np.array([b'b', b'a', b'c', b'z', b'a', b'aa']))
   assert seen.dtype == object and seen.shape == (6,)  # two arrays of 2: not stacked
+  # a rated title 3 twice (two movies of one title): it is left out once.
   assert [row.tolist() for row in seen] == [[1, 2], [3, 0], [], [], [3, 0], []]
   assert seen[1] is seen[4]  # one array per user, not a copy per query
   nobody = metrics.seen_titles(np.array([], 'S1'), np.array([], np.int64), np.array([b'a']))
@@ -191,3 +192,59 @@ def test_popularity_ranks_are_the_same_whatever_the_chunk_of_seen_titles(monkeyp
   _, unseen = metrics.ranks_listed_and_unseen(lambda rows: np.tile(scores, (len(truth[rows]), 1)),
                                               truth, seen)
   np.testing.assert_array_equal(whole, unseen)  # popularity as scores, ranked the other way
+
+
+def test_per_user_recall_and_ndcg_worked_out_by_hand():
+  log2 = np.log2
+  users = np.array([b'u1'] * 4 + [b'u2'] * 2 + [b'u3'] * 2 + [b'u4'] * 5, dtype=object)
+  titles = np.array([b'A', b'B', b'C', b'A',  # u1 rated A twice: one held-out title
+                     b'A', b'B',
+                     b'Z', b'C',
+                     b'A', b'B', b'C', b'D', b'E'], dtype=object)
+  ranks = np.array([0, 2, 5, 0,
+                    0, 0,  # tied: the list places them first and second
+                    metrics.MISS, 3,  # outside the catalog; just past the list
+                    4, 3, 2, 1, 0])
+  figures = metrics.per_user_recall_ndcg(users, titles, ranks, k=3)
+  # u1: A and B of {A, B, C} in the top 3, at positions 0 and 2. u2: both, at 0 and 1.
+  # u3: none. u4: 3 of its 5 (RecBole's recall divides by 5, not by k), ideal at 0, 1, 2.
+  recall = [2 / 3, 1, 0, 3 / 5]
+  ndcg = [(1 + 1 / log2(4)) / (1 + 1 / log2(3) + 1 / log2(4)), 1, 0, 1]
+  assert figures == pytest.approx({'recall': np.mean(recall), 'ndcg': np.mean(ndcg)})
+
+
+def recbole_recall_ndcg(scores, positives, seen, k):
+  """RecBole's Recall and NDCG (recbole/evaluator/metrics.py) written out for full lists:
+  each user's catalog sorted by score with its training titles masked, pos_index the top-k's
+  relevance, pos_len the number of positives."""
+  recall, ndcg = [], []
+  for row, relevant in enumerate(positives):
+    masked = scores[row].copy()
+    masked[seen[row]] = -np.inf
+    top = np.argsort(-masked, kind='stable')[:k]
+    pos_index = np.isin(top, relevant).astype(float)
+    pos_len = len(relevant)
+    recall.append(pos_index.sum() / pos_len)
+    dcg = (pos_index / np.log2(np.arange(k) + 2)).sum()
+    ndcg.append(dcg / (1 / np.log2(np.arange(min(pos_len, k)) + 2)).sum())
+  return {'recall': np.mean(recall), 'ndcg': np.mean(ndcg)}
+
+
+def test_per_user_figures_from_ranks_equal_recboles_on_the_sorted_lists():
+  rng = np.random.default_rng(5)
+  num_users, num_titles = 30, 40
+  scores = rng.normal(size=(num_users, num_titles))  # no ties: one list per user
+  seen, positives = [], []
+  for _ in range(num_users):
+    chosen = rng.permutation(num_titles)[:rng.integers(2, 25)]
+    split = rng.integers(1, len(chosen))
+    positives.append(chosen[:split])
+    seen.append(chosen[split:])
+  users = np.repeat(np.arange(num_users), [len(p) for p in positives])
+  truth = np.concatenate(positives)
+  seen_of_query = np.empty(len(users), dtype=object)
+  seen_of_query[:] = [seen[user] for user in users]
+  ranks = metrics.ranks_of_truth(lambda rows: scores[users[rows]], truth, seen_of_query)
+  for k in (1, 5, 10):
+    assert metrics.per_user_recall_ndcg(users, truth, ranks, k) == pytest.approx(
+        recbole_recall_ndcg(scores, positives, seen, k))

@@ -140,6 +140,14 @@ def test_the_report_ranks_the_model_the_popularity_list_and_the_unknown_user(mod
   assert report['top_k_unseen'] == {'model': at_each_k([0, 1, 0, miss]),
                                     'popularity': at_each_k([0, 0, 3, miss]),
                                     'unknown_user': at_each_k([0, 0, 0, miss])}
+  # Per user, from the ranks seen removed, at K=10: u1 holds out {B, Z}, u2 {A}, u9 {C}.
+  # Model: u1 hits B first (recall 1/2, NDCG 1 over the ideal of two hits), u2 A second,
+  # u9 C first. Popularity: u1 as the model, u2 A first, u9 C fourth.
+  half, second, fourth = 1 / (1 + 1 / np.log2(3)), 1 / np.log2(3), 1 / np.log2(5)
+  assert report['per_user_unseen'] == {'k': 10, 'rankings': {
+      'model': pytest.approx({'recall': 2.5 / 3, 'ndcg': (half + second + 1) / 3}),
+      'popularity': pytest.approx({'recall': 2.5 / 3, 'ndcg': (half + 1 + fourth) / 3}),
+      'unknown_user': pytest.approx({'recall': 2.5 / 3, 'ndcg': (half + 1 + 1) / 3})}}
   assert report['slices'] == {ranking.ACTIVITY_SLICE: [
       {'value': '0', 'count': 1, 'model': 1.0, 'model_unseen': 1.0, 'popularity': 1.0,
        'popularity_unseen': 1.0},
@@ -183,6 +191,9 @@ def test_the_cold_start_indexes_are_the_whole_splits_rows(model):
 def test_a_baseline_is_ranked_on_the_same_ratings_with_its_own_catalog(model, baseline):
   report = ranking.evaluate(ranking.EvalRatings.from_examples(TRAIN, EVAL), model, baseline)
   assert report['top_k']['baseline_model'] == at_each_k([metrics.MISS, 2, 0, metrics.MISS])
+  # Seen removed: u1's B and Z are misses, u2's A (C and D seen) and u9's C first.
+  assert report['per_user_unseen']['rankings']['baseline_model'] == pytest.approx(
+      {'recall': 2 / 3, 'ndcg': 2 / 3})
   assert report['num_candidates'] == 4  # the model's catalog
 
 
@@ -237,4 +248,4 @@ def test_the_gate_judges_the_gate_ks_figures_and_the_verdict_completes_the_repor
       'name': 'beats_popularity', 'passed': False, 'value': 0.75, 'threshold': 0.75,
       'explanation': checks[1].explanation}
   assert json.loads(json.dumps(evaluation)) == evaluation  # what evaluation.json holds
-  assert 'K=100' in ranking.summary(evaluation)
+  assert 'K=100' in ranking.summary(evaluation) and 'Recall@10' in ranking.summary(evaluation)

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from components.evaluator.tables import top_k_tables
+from components.evaluator.tables import per_user_tables, top_k_tables
 from shared import names
 from tests import synthetic
 from tests.pipeline_run import inspect_at, inspect_json_at, run_pipeline
@@ -74,12 +74,13 @@ def test_metrics_show_the_evaluation_and_the_gate_of_a_run(store):
   uri = gated.better.outputs()['RetrievalEvaluator.evaluation'].uri
   with open(os.path.join(uri, names.EVALUATION_FILE)) as file:
     on_disk = json.load(file)
-  for key in ('top_k', 'top_k_unseen', 'slices', 'gate'):
+  for key in ('top_k', 'top_k_unseen', 'per_user_unseen', 'slices', 'gate'):
     assert result[key] == on_disk[key]
   assert result['pushed']['version'] in gated.versions_after[2]
   code, text, _ = inspect_cli(store, 'metrics', '--run', '2')
   assert code == 0 and 'gate: NOT BLESSED' in text and 'FAIL  top-100 accuracy' in text
   assert 'pushed: nothing' in text and 'top-100 by user_occupation_text' in text
+  assert 'Recall@10' in text and 'NDCG@10' in text
 
 
 def test_compare_puts_settings_and_metrics_side_by_side(store):
@@ -91,6 +92,7 @@ def test_compare_puts_settings_and_metrics_side_by_side(store):
   assert first['blessed'] and better['blessed']
   code, text, _ = inspect_cli(store, 'compare', '2', '3')
   assert code == 0 and 'RetrievalEvaluator.min_top100' in text and '1.0100' in text
+  assert 'model Recall@10 per user, seen removed' in text
   # By default the latest two: run 5 failed before it was evaluated, and says so.
   code, text, _ = inspect_cli(store, 'compare')
   assert code == 0 and 'Run 4' in text and 'run 5 has no evaluation' in text
@@ -166,7 +168,8 @@ def test_the_report_renders_in_a_browser_with_every_section_and_its_image(store,
                              str(tmp_path / 'run-3.html'))
   assert code == 0 and 'Report written' in out
   dom = render_in_chromium(tmp_path / 'run-3.html', tmp_path)
-  for section in ('run', 'data', 'training', 'evaluation', 'slices', 'gate', 'pushed-model'):
+  for section in ('run', 'data', 'training', 'evaluation', 'per-user', 'slices', 'gate',
+                  'pushed-model'):
     assert f'<section id="{section}">' in dom
   assert 'data-images="1 images, 0 broken"' in dom
   assert 'Statistics: train' in dom and 'Anomalies: eval' in dom
@@ -175,13 +178,15 @@ def test_the_report_renders_in_a_browser_with_every_section_and_its_image(store,
   assert version in dom
   # The figures it shows are evaluation.json's, row by row.
   evaluation = inspect_json(store, 'metrics', '--run', '3')
-  shown = re.search(r'<section id="evaluation">(.*?)</section>', dom, re.S).group(1)
-  rows = [re.findall(r'<td>(.*?)</td>', row) for row in re.findall(r'<tr>(.*?)</tr>', shown,
-                                                                     re.S)]
-  expected = [[html.escape(f'{c:.4f}' if isinstance(c, float) else str(c)) for c in row]
-              for _, _, table in top_k_tables(evaluation) for row in table]
-  assert [row for row in rows if row] == expected
-  assert len(expected) == 8 and expected[0][0] == 'this model'
+  for section, tables, count in (('evaluation', top_k_tables, 8),
+                                 ('per-user', per_user_tables, 4)):
+    shown = re.search(rf'<section id="{section}">(.*?)</section>', dom, re.S).group(1)
+    rows = [re.findall(r'<td>(.*?)</td>', row) for row in re.findall(r'<tr>(.*?)</tr>', shown,
+                                                                       re.S)]
+    expected = [[html.escape(f'{c:.4f}' if isinstance(c, float) else str(c)) for c in row]
+                for _, _, table in tables(evaluation) for row in table]
+    assert [row for row in rows if row] == expected
+    assert len(expected) == count and expected[0][0] == 'this model'
 
 
 def test_the_report_of_a_failed_run_shows_what_is_missing(store, tmp_path):

@@ -9,7 +9,9 @@ which the Pusher and LatestBlessedModelStrategy read.
 import json
 import logging
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
 
 from tensorflow_transform.tf_metadata import schema_utils
 from tfx import types
@@ -30,6 +32,30 @@ MAX_REGRESSION_KEY = 'max_regression'
 QUICK_LOOK = ('model', 'popularity')
 
 
+def read_splits(examples: types.Artifact, schema: types.Artifact,
+                train_features: Iterable[str]) -> Tuple[Dict[str, np.ndarray],
+                                                        Dict[str, np.ndarray]]:
+  """The raw features of the train and eval splits that the evaluation reads.
+
+  Args:
+    examples: ExampleGen's raw examples, with the train and eval splits.
+    schema: SchemaGen's schema of them: the features a release has, and their types.
+    train_features: the features to read of the train split.
+
+  Returns:
+    (train, eval): an array per feature each, the eval split's ranking.eval_features().
+  """
+  def pattern(split):
+    return io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split))
+
+  spec = schema_utils.schema_as_feature_spec(io_utils.SchemaReader().read(
+      io_utils.get_only_uri_in_dir(schema.uri))).feature_spec
+  return (read_examples([pattern(names.TRAIN_SPLIT)],
+                        {name: spec[name] for name in train_features}),
+          read_examples([pattern(names.EVAL_SPLIT)],
+                        {name: spec[name] for name in ranking.eval_features(spec)}))
+
+
 def read_eval_ratings(examples: types.Artifact, schema: types.Artifact) -> ranking.EvalRatings:
   """The eval split's ratings and what each user rated in training.
 
@@ -40,16 +66,8 @@ def read_eval_ratings(examples: types.Artifact, schema: types.Artifact) -> ranki
   Returns:
     ranking.EvalRatings.from_examples of both splits' features the evaluation reads.
   """
-  def pattern(split):
-    return io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split))
-
-  spec = schema_utils.schema_as_feature_spec(io_utils.SchemaReader().read(
-      io_utils.get_only_uri_in_dir(schema.uri))).feature_spec
-  train = read_examples([pattern(names.TRAIN_SPLIT)],
-                        {name: spec[name] for name in ranking.TRAIN_FEATURES})
-  eval_ = read_examples([pattern(names.EVAL_SPLIT)],
-                        {name: spec[name] for name in ranking.eval_features(spec)})
-  return ranking.EvalRatings.from_examples(train, eval_)
+  return ranking.EvalRatings.from_examples(*read_splits(examples, schema,
+                                                        ranking.TRAIN_FEATURES))
 
 
 def _model_entry(model: Optional[types.Artifact]) -> Optional[Dict[str, Any]]:

@@ -2,10 +2,11 @@
 
 The eval split's ratings are scored against the model's whole catalog through the
 SavedModel's own signatures (what is measured is what ships), ranked by modules.metrics
-(the one definition of top-K), as listed and with each user's training titles removed,
-beside the most-popular list, within each slice of users, and for the users never seen in
-training. No TFX here: the executor reads the artifacts and writes the results; this module
-is tested directly on small arrays and a small SavedModel.
+(the one definition of top-K and of the per-user Recall@K and NDCG@K), as listed and with
+each user's training titles removed, beside the most-popular list, within each slice of
+users, and for the users never seen in training. No TFX here: the executor reads the
+artifacts and writes the results; this module is tested directly on small arrays and a small
+SavedModel.
 """
 import dataclasses
 import functools
@@ -243,6 +244,8 @@ def evaluate(ratings: EvalRatings, model: ServedModel,
   Returns:
     num_eval_ratings, num_eval_users, num_candidates, top_k and top_k_unseen (ranking name
     -> K -> accuracy: model, popularity, unknown_user, and baseline_model with a baseline),
+    per_user_unseen (k, and rankings: ranking name -> recall and ndcg at k, per user with
+    seen titles removed, metrics.per_user_recall_ndcg: RecBole's figures),
     slices (slice name -> top-GATE_K rows, metrics.sliced_top_k) and, when some eval users
     have no training rating, cold_start (cold_start()'s).
   """
@@ -261,6 +264,9 @@ def evaluate(ratings: EvalRatings, model: ServedModel,
       'num_candidates': len(model.titles),
       'top_k': {name: metrics.top_k(ranks[0]) for name, ranks in ranked.items()},
       'top_k_unseen': {name: metrics.top_k(ranks[1]) for name, ranks in ranked.items()},
+      'per_user_unseen': {'k': metrics.PER_USER_K, 'rankings': {
+          name: metrics.per_user_recall_ndcg(ratings.user_id, ratings.title, ranks[1])
+          for name, ranks in ranked.items()}},
       'slices': {name: metrics.sliced_top_k(labels, {
           'model': ranked['model'][0], 'model_unseen': ranked['model'][1],
           'popularity': ranked['popularity'][0], 'popularity_unseen': ranked['popularity'][1]},
@@ -352,12 +358,13 @@ def summary(report: Dict[str, Any]) -> str:
     report: evaluate()'s, or evaluation.json.
 
   Returns:
-    The tables of tables.top_k_tables as text.
+    The tables of tables.top_k_tables and tables.per_user_tables as text.
   """
   return (f'Evaluation on {report["num_eval_ratings"]:,} held-out ratings, '
           f'{report["num_candidates"]:,} candidate titles:\n' + '\n'.join(
               f'{title}:\n' + tabulate(rows, headers=header, floatfmt='.4f')
-              for title, header, rows in tables.top_k_tables(report)))
+              for title, header, rows in tables.top_k_tables(report)
+              + tables.per_user_tables(report)))
 
 
 def gate_summary(checks: List[gate.Check]) -> str:

@@ -26,6 +26,20 @@ def top_k_tables(evaluation: Dict) -> List[Table]:
           for title, rows in sections]
 
 
+def per_user_tables(evaluation: Dict) -> List[Table]:
+  """An evaluation's per-user Recall@K and NDCG@K of each ranking, seen titles removed (the
+  figures recommender libraries report); none for an evaluation.json written before them."""
+  per_user = evaluation.get('per_user_unseen')
+  if not per_user:
+    return []
+  k = per_user['k']
+  return [(f'per user, seen titles removed (RecBole\'s Recall@{k} and NDCG@{k}), '
+           f'{evaluation["num_eval_users"]:,} users',
+           ['', f'Recall@{k}', f'NDCG@{k}'],
+           [[ROW_NAMES.get(name, name), values['recall'], values['ndcg']]
+            for name, values in per_user['rankings'].items()])]
+
+
 def slice_tables(evaluation: Dict) -> List[Table]:
   """An evaluation's top-GATE_K accuracy within each slice of each sliced feature."""
   header = ['value', 'ratings', 'model', 'most popular', 'model, seen removed',
