@@ -4,7 +4,6 @@ Each section is what one part of the pipeline receives (pipeline/pipeline.py pas
 
   Run        the pipeline's name and TFX caching (every runner)
   Data       MovieLensExampleGen: which release, its layout, the split
-  Validation the drift and skew thresholds of the ValidationGate (components/drift.py)
   Transform  Transform's custom_config (modules/preprocessing.py)
   Training   modules/hparams.py's TrainingConfig: the Trainer's (and the Tuner's first)
              settings, from a preset whose values are the only training defaults
@@ -117,24 +116,6 @@ class Data:
     if self.max_bad_rows < 0:
       raise ValueError(f'--max-bad-rows cannot be negative ({self.max_bad_rows})')
     self.data_dir = _absolute(self.data_dir)
-
-
-@dataclasses.dataclass
-class Validation:
-  """How far the statistics may move before the ValidationGate stops the run: the titles and
-  users by L-infinity distance, the genres by Jensen-Shannon divergence (components/drift.py)."""
-  max_drift: float = setting(0.02, "the largest distance between this run's train split and "
-                             'that of the latest run the gate passed (the first run is not '
-                             'compared)')
-  max_skew: float = setting(0.25, "the largest distance between this run's eval split and its "
-                            'train split (with --holdout-users, the user ids are not compared)')
-  accept_drift: bool = setting(False, 'let the run go on past drift and skew beyond the '
-                               "thresholds; the gate's output records what it accepted")
-
-  def __post_init__(self):
-    for flag, value in (('--max-drift', self.max_drift), ('--max-skew', self.max_skew)):
-      if not 0 < value <= 1:
-        raise ValueError(f'{flag} must be above 0 and at most 1, not {value}')
 
 
 @dataclasses.dataclass
@@ -268,7 +249,6 @@ class PipelineConfig:
   """What create_pipeline builds the pipeline from: a section per part it configures."""
   run: Run = dataclasses.field(default_factory=Run)
   data: Data = dataclasses.field(default_factory=Data)
-  validation: Validation = dataclasses.field(default_factory=Validation)
   transform: Transform = dataclasses.field(default_factory=Transform)
   training: hparams.TrainingConfig = dataclasses.field(
       default_factory=lambda: hparams.preset(hparams.DEFAULT_PRESET))
@@ -307,8 +287,8 @@ class KubeflowConfig(PipelineConfig):
 # The sections every runner offers (attribute of PipelineConfig, dataclass), in --help's
 # order; Training's group comes after Transform's.
 SECTIONS: Tuple[Tuple[str, type], ...] = (
-    ('data', Data), ('validation', Validation), ('transform', Transform), ('tuning', Tuning),
-    ('gate', Gate), ('serving', Serving), ('run', Run))
+    ('data', Data), ('transform', Transform), ('tuning', Tuning), ('gate', Gate),
+    ('serving', Serving), ('run', Run))
 # Each runner's own section: (attribute of its configuration, dataclass).
 RUNNER_SECTIONS = {LocalConfig: ('local', Local), KubeflowConfig: ('kubeflow', Kubeflow)}
 PRESET_FLAG = flags.Flag(

@@ -1,8 +1,6 @@
 """create_pipeline: the one definition of the pipeline, shared by every runner.
 
-ExampleGen over MovieLens -> StatisticsGen -> SchemaGen -> ExampleValidator,
-  and DistributionValidators of drift (against the latest validated run's statistics, found
-  by a Resolver) and of skew (eval against train) -> ValidationGate
+ExampleGen over MovieLens -> StatisticsGen -> SchemaGen -> ExampleValidator -> ValidationGate
   -> Transform -> [Tuner, with --tune] -> Trainer (with the catalog as the candidates)
   -> RetrievalEvaluator (against the latest blessed model, found by a Resolver)
   -> ServingPusher
@@ -11,15 +9,13 @@ from typing import Optional, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
-from tfx.components.distribution_validator.component import DistributionValidator
 
 from components.evaluator.component import RetrievalEvaluator
 from components.example_gen import MovieLensExampleGen
 from components.pusher import ServingPusher
 from components.catalog_trainer import CatalogTrainer
 from components.catalog_tuner import CatalogTuner
-from components import drift
-from components.validation_gate import VALIDATED_STATISTICS_KEY, ValidationGate
+from components.validation_gate import ValidationGate
 from shared import names
 from pipeline.configs import PipelineConfig
 from pipeline.fingerprint import source_fingerprint
@@ -41,7 +37,7 @@ def create_pipeline(
   Returns:
     The TFX pipeline; runners add how and where it runs.
   """
-  data, validation, gate, serving = config.data, config.validation, config.gate, config.serving
+  data, gate, serving = config.data, config.gate, config.serving
   example_gen = MovieLensExampleGen(
       data_dir=data.data_dir, eval_percent=data.eval_percent, layout=data.layout,
       max_bad_rows=data.max_bad_rows, holdout_users=data.holdout_users,
@@ -55,29 +51,8 @@ def create_pipeline(
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema']
   ).with_id(names.EXAMPLE_VALIDATOR)
-  statistics = statistics_gen.outputs['statistics']
-  # The baseline of drift: the statistics the gate passed last (none on a first run, when
-  # the DistributionValidator passes without comparing).
-  validated_statistics = tfx.dsl.Resolver(
-      strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
-      statistics=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics,
-                                 producer_component_id=names.VALIDATION_GATE,
-                                 output_key=VALIDATED_STATISTICS_KEY),
-  ).with_id(names.VALIDATED_STATISTICS_RESOLVER)
-  drift_validator = DistributionValidator(
-      statistics=statistics, baseline_statistics=validated_statistics.outputs[
-          'statistics'].as_optional(),
-      config=drift.comparator_config(validation.max_drift), include_split_pairs=drift.DRIFT_PAIRS
-  ).with_id(names.DRIFT_VALIDATOR)
-  skew_validator = DistributionValidator(
-      statistics=statistics, baseline_statistics=statistics,
-      config=drift.comparator_config(validation.max_skew, drift.skew_features(data.holdout_users)),
-      include_split_pairs=drift.SKEW_PAIRS).with_id(names.SKEW_VALIDATOR)
   validation_gate = ValidationGate(
       anomalies=example_validator.outputs['anomalies'],
-      drift_anomalies=drift_validator.outputs['anomalies'],
-      skew_anomalies=skew_validator.outputs['anomalies'], statistics=statistics,
-      accept_drift=validation.accept_drift,
       code_version=source_fingerprint('components.validation_gate')).with_id(names.VALIDATION_GATE)
   transform = tfx.components.Transform(
       examples=example_gen.outputs['examples'], schema=schema_gen.outputs['schema'],
@@ -133,7 +108,6 @@ def create_pipeline(
       pipeline_name=config.run.pipeline_name,
       pipeline_root=pipeline_root,
       components=[c for c in (example_gen, statistics_gen, schema_gen, example_validator,
-                              validated_statistics, drift_validator, skew_validator,
                               validation_gate, transform, tuner, trainer, latest_blessed_model,
                               evaluator, pusher) if c is not None],
       enable_cache=config.run.cache,

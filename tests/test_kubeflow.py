@@ -57,8 +57,7 @@ def test_every_component_of_the_local_pipeline_is_a_task_with_its_dependencies(c
 def test_every_task_runs_the_image_through_tfxs_kubeflow_v2_entrypoint(compiled):
   for name in compiled.tasks:
     executor = compiled.executor(name)
-    # Resolvers are queries Kubeflow runs itself, no container.
-    if name in RESOLVER_TASKS | {names.VALIDATED_STATISTICS_RESOLVER}:
+    if name in RESOLVER_TASKS:  # resolvers are queries Kubeflow runs itself, no container
       assert not executor.HasField('container')
       continue
     container = executor.container

@@ -68,7 +68,7 @@ def test_every_container_task_ran_as_its_own_process_through_the_entrypoint(laun
   pipeline, launcher, _, _ = launched
   assert set(launcher.commands) == {
       'MovieLensExampleGen', 'StatisticsGen', 'SchemaGen', 'ExampleValidator',
-      'DriftValidator', 'SkewValidator', 'ValidationGate', 'Transform', 'CatalogTrainer', 'RetrievalEvaluator', 'ServingPusher'}
+      'ValidationGate', 'Transform', 'CatalogTrainer', 'RetrievalEvaluator', 'ServingPusher'}
   for task, commands in launcher.commands.items():
     assert commands[-1][1:3] == ['-m', ENTRYPOINT], task
     assert commands[-1][4] == pipeline.executor(task).container.args[1]  # executor class
