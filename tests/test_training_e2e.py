@@ -165,6 +165,7 @@ def test_a_saved_model_that_differs_from_the_trained_one_fails_the_export(run):
 
   class Drifted:  # the trained model's answers, moved a little
     candidates = trained.candidates
+    max_k = 100
     titles = tf.constant(serving.read_catalog(directory)[0])
 
     @staticmethod
@@ -286,5 +287,6 @@ def test_the_served_model_takes_user_features_optionally(run):
   np.testing.assert_allclose(serve(examples=examples(True))['embedding'], with_features,
                              atol=1e-5)
   np.testing.assert_allclose(serve(examples=examples(False))['embedding'], by_id, atol=1e-5)
-  titles = model.signatures['retrieve_with_features'](**query, **features)['titles']
+  titles = model.signatures['retrieve_with_features'](**query, **features,
+                                                     k=tf.constant(100))['titles']
   assert titles.shape == (2, 100)
