@@ -366,13 +366,12 @@ def from_args(runner: type, args: argparse.Namespace):
   sections = {name: flags.read_section(section, args) for name, section in SECTIONS}
   sections[attribute] = flags.read_section(own, args)
   overrides = flags.given(args, training_flags()[1:])
+  config = runner(**sections)  # its paths resolved: the release's directory is known
   preset = args.preset or hparams.AUTO_PRESET
   if preset == hparams.AUTO_PRESET:
-    data = sections['data']
-    preset = hparams.preset_for_size(data_bytes(data.data_dir or fetch.default_dest(
-        data.release)))
-  training = hparams.preset(preset, **overrides)
-  return runner(**sections, training=training, preset=preset)
+    preset = hparams.preset_for_size(data_bytes(config.data.data_dir))
+  config.preset, config.training = preset, hparams.preset(preset, **overrides)
+  return config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None, description: str = '',
