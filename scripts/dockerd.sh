@@ -52,13 +52,23 @@ start() {
   exit 1
 }
 
+# dockerd leaves its network namespace bind-mounted (exec/netns/default) after it exits;
+# the run directory cannot be deleted until that is unmounted. Deepest mounts first.
+unmount_leftovers() {
+  awk -v dir="$run_dir/" 'index($2, dir) == 1 {print $2}' /proc/mounts | sort -r \
+    | while read -r mount; do umount "$mount" || umount -l "$mount"; done
+}
+
 stop() {
-  running || { rm -f "$pidfile"; return 0; }
+  running || { rm -f "$pidfile"; unmount_leftovers; return 0; }
   # Containers first (a launch killed half-way leaves its task's container running).
   docker ps -q | xargs -r docker kill >/dev/null 2>&1 || true
   local pid; pid=$(cat "$pidfile")
   kill "$pid"
-  for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; return 0; }; sleep 0.2; done
+  for _ in $(seq 150); do
+    kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; unmount_leftovers; return 0; }
+    sleep 0.2
+  done
   echo "error: dockerd ($pid) did not stop within 30 s; its log: $log" >&2
   exit 1
 }
