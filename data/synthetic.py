@@ -6,8 +6,9 @@
 MovieLens' licence forbids redistribution and these machines cannot reach GroupLens, so the
 scale benchmark and the tests run on releases this module writes. They have the shape of
 the real ones:
-  * skew: movie popularity follows a Zipf law and user activity a log-normal one with
-    MovieLens' floor of 20 ratings per user, so a few movies and users hold most ratings;
+  * skew: movie popularity follows a Zipf law (exponent `skew`) and user activity a
+    log-normal one with MovieLens' floor of 20 ratings per user, so a few movies and users
+    hold most ratings;
   * tastes a model can learn: users and movies fall into groups, and a user picks a movie
     of their own group with probability `taste` (otherwise any movie, by popularity);
   * no user rates a movie twice; ratings are written user by user, as GroupLens does.
@@ -46,6 +47,7 @@ class Spec:
   movies: int = 0
   groups: int = 20
   taste: float = 0.7
+  skew: float = 0.9
   seed: int = 0
 
   def resolved(self) -> 'Spec':
@@ -96,7 +98,7 @@ def _user_counts(spec: Spec, rng: np.random.Generator) -> np.ndarray:
 def _popularity(spec: Spec, rng: np.random.Generator) -> np.ndarray:
   """Each movie's weight: Zipf over a random order of the movies."""
   ranks = rng.permutation(spec.movies)
-  return 1.0 / (ranks + 10.0) ** 0.9
+  return 1.0 / (ranks + 10.0) ** spec.skew
 
 
 class _Sampler:
@@ -234,10 +236,13 @@ def main(argv=None) -> int:
   parser.add_argument('--taste', type=float, default=Spec.taste,
                       help='probability that a rating is of the user\'s own group '
                       '(default: %(default)s)')
+  parser.add_argument('--skew', type=float, default=Spec.skew,
+                      help='Zipf exponent of movie popularity: higher, a few movies hold '
+                      'more of the ratings (default: %(default)s)')
   parser.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
   args = parser.parse_args(argv)
   spec = Spec(args.ratings, args.layout, args.users, args.movies, args.groups, args.taste,
-              args.seed)
+              args.skew, args.seed)
   try:
     write(spec, args.dest)
   except ValueError as error:
