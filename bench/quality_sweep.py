@@ -11,6 +11,7 @@ side) and the final one, its seconds per epoch, and the most-popular baseline; w
         "--optimizer adagrad --learning-rate 0.1 --epochs 40" \\
         "--optimizer adam --learning-rate 0.002 --epochs 30"
     .venv/bin/python bench/quality_sweep.py --seeds 42,1,2 -- "" "--preset large --user-features"
+    .venv/bin/python bench/quality_sweep.py --output-dir /tmp/run1m -- "--preset large"
 """
 import argparse
 import dataclasses
@@ -31,6 +32,9 @@ def parse(flags: str) -> hparams.TrainingConfig:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--output-dir', default=common.configs.DEFAULT_OUTPUT_DIR,
+                      help='the pipeline outputs whose latest run is trained on '
+                      '(default: %(default)s)')
   parser.add_argument('--seeds', help='comma-separated seeds: each configuration once per '
                       'seed (default: the configuration\'s own)')
   # REMAINDER: a configuration may start with '--'.
@@ -39,7 +43,7 @@ def main() -> None:
   args = parser.parse_args()
   if args.configurations[:1] == ['--']:  # `--seeds 1,2 -- "--flags"`: the '--' ends options
     args.configurations = args.configurations[1:]
-  _, vocabularies, train, eval_ = common.latest_training_inputs()
+  _, vocabularies, train, eval_ = common.latest_training_inputs(args.output_dir)
   seeds = [int(seed) for seed in args.seeds.split(',')] if args.seeds else [None]
   rows = []
   for flags in args.configurations:
