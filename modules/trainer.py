@@ -6,7 +6,8 @@ catalog, and leaves behind:
     Format-Serving/   what the Pusher ships (modules/serving.py): the query tower with the
                       Transform graph inside, retrieval over the catalog, and in
                       assets.extra/ the catalog's titles and embeddings
-    candidate_tower/  SavedModel: movie titles in, embeddings out (to embed new titles)
+    candidate_tower/  SavedModel: movie titles in, embeddings out; its embed_titles embeds
+                      titles with their genres, new ones too (modules/catalog_refresh.py)
   ModelRun artifact (fn_args.model_run_dir):
     history.json      settings, per-epoch loss, validation top-K, popularity baseline
     validation_top100.png   validation top-100 accuracy against epoch

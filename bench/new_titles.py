@@ -1,0 +1,147 @@
+"""New titles without retraining, on MovieLens 100k: how a title the model never saw ranks for
+the users who rated it, against the same title when the model was trained with it.
+
+Holds out --titles movies (a seeded sample of those with at least --min-ratings ratings and a
+title no other movie has): a release without them (their ratings and their catalog rows
+dropped) is trained on and blessed, then `--refresh-catalog` serves that model over the full
+release's catalog; a second output directory trains on the full release. Both releases are
+written through data/layouts.py, so they differ only by the held-out movies, and the eval
+split (a stable hash of each rating) holds the same ratings. Each pushed model is asked, for
+the held-out titles' eval ratings of the full release, through its `retrieve_with_features`
+signature (k = 100, the user's features as ExampleGen stores them); and its `embed_with_features`
+scores against the exported catalog give every rating's rank (modules/metrics.py).
+
+    nice -n 10 .venv/bin/python bench/new_titles.py   # three pipeline runs on 100k
+    .venv/bin/python bench/new_titles.py --work-dir DIR  # again: TFX's cache reuses the runs
+"""
+import argparse
+import os
+import random
+import sys
+from typing import Dict, List
+
+import common  # noqa: F401  (sets up the environment before TensorFlow)
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from data import features, layouts  # noqa: E402
+from modules import metrics, serving  # noqa: E402
+from pipeline import configs, local  # noqa: E402
+from shared import names  # noqa: E402
+
+DEFAULT_DATA = os.path.join(names.REPO_ROOT, 'data', 'movielens', 'ml-100k')
+RETRIEVE, EMBED = 'retrieve_with_features', 'embed_with_features'
+QUERY_FEATURES = [features.USER_ID, features.TIMESTAMP] + [
+    feature.name for feature in features.OPTIONAL_QUERY_FEATURES]
+
+
+def write_releases(data_dir: str, work_dir: str, count: int, min_ratings: int,
+                   seed: int) -> List[str]:
+  """Writes the full release and the one without `count` held-out movies; returns their
+  titles."""
+  layout = layouts.detect_layout(data_dir, layouts.list_files(data_dir))
+  tables = {}
+  for role, table in layout.tables().items():
+    records, bad = layouts.read_table(os.path.join(data_dir, table.file_name), table)
+    if bad:
+      raise SystemExit(f'{len(bad)} bad lines in {table.file_name}')
+    tables[role] = records
+  ratings_of: Dict[str, int] = {}
+  for rating in tables['ratings']:
+    ratings_of[rating[features.MOVIE_ID]] = ratings_of.get(rating[features.MOVIE_ID], 0) + 1
+  movies_of_title: Dict[str, int] = {}
+  for movie in tables['movies']:
+    movies_of_title[movie[features.MOVIE_TITLE]] = movies_of_title.get(
+        movie[features.MOVIE_TITLE], 0) + 1
+  eligible = sorted(movie[features.MOVIE_ID] for movie in tables['movies']
+                    if ratings_of.get(movie[features.MOVIE_ID], 0) >= min_ratings
+                    and movies_of_title[movie[features.MOVIE_TITLE]] == 1)
+  held = set(random.Random(seed).sample(eligible, count))
+  layouts.write_release(os.path.join(work_dir, 'full'), layout, **tables)
+  layouts.write_release(
+      os.path.join(work_dir, 'held-out'), layout,
+      ratings=[r for r in tables['ratings'] if r[features.MOVIE_ID] not in held],
+      movies=[m for m in tables['movies'] if m[features.MOVIE_ID] not in held],
+      users=tables.get('users', ()))
+  return sorted(m[features.MOVIE_TITLE] for m in tables['movies'] if m[features.MOVIE_ID] in held)
+
+
+def run(data_dir: str, output_dir: str, *flags: str) -> None:
+  """A local run of the pipeline (runner_local.py's), which must succeed."""
+  if local.run_and_report(configs.parse_args(
+      ['--data-dir', data_dir, '--output-dir', output_dir, *flags])) != 0:
+    raise SystemExit(f'the run on {data_dir} into {output_dir} failed')
+
+
+def pushed_version(output_dir: str) -> str:
+  """The newest version the runs of output_dir pushed."""
+  serving_dir = configs.LocalConfig(local=configs.Local(output_dir=output_dir)).serving.serving_dir
+  return os.path.join(serving_dir, max(os.listdir(serving_dir), key=int))
+
+
+def figures(model_dir: str, ratings: Dict[str, np.ndarray], batch: int = 2000) -> Dict:
+  """Top-K of each rating's title through the served model's signatures."""
+  loaded = tf.saved_model.load(model_dir)
+  titles, candidates = serving.read_catalog(model_dir)
+  position = {title: row for row, title in enumerate(titles)}
+  truth = np.array([position[title.decode()] for title in ratings[features.MOVIE_TITLE]])
+  hits, ranks = [], []
+  for start in range(0, len(truth), batch):
+    query = {name: tf.constant(ratings[name][start:start + batch]) for name in QUERY_FEATURES}
+    answer = loaded.signatures[RETRIEVE](**query, k=tf.constant(names.GATE_K))['titles'].numpy()
+    true_titles = ratings[features.MOVIE_TITLE][start:start + batch]
+    hits.extend(title in row for title, row in zip(true_titles, answer))
+    scores = metrics.embedding_scores(loaded.signatures[EMBED](**query)['embedding'].numpy(),
+                                      candidates)
+    ranks.append(metrics.ranks_of_truth(scores, truth[start:start + batch]))
+  ranks = np.concatenate(ranks)
+  return {'ratings': len(truth), 'retrieve_top100': float(np.mean(hits)),
+          'top_k': metrics.top_k(ranks, names.TOP_KS), 'median_rank': float(np.median(ranks)) + 1}
+
+
+def main(argv=None) -> int:
+  """Holds titles out, refreshes, trains with them, and prints how their ratings rank.
+
+  Args:
+    argv: the flags (--help).
+
+  Returns:
+    0.
+  """
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--data-dir', default=DEFAULT_DATA)
+  parser.add_argument('--work-dir', default='/tmp/bench-new-titles')
+  parser.add_argument('--titles', type=int, default=50, help='movies held out of training')
+  parser.add_argument('--min-ratings', type=int, default=20,
+                      help='ratings a held-out movie has in the release')
+  parser.add_argument('--seed', type=int, default=0)
+  args = parser.parse_args(argv)
+  held = write_releases(args.data_dir, args.work_dir, args.titles, args.min_ratings, args.seed)
+  full, held_out = (os.path.join(args.work_dir, name) for name in ('full', 'held-out'))
+  refreshed_dir, trained_dir = (os.path.join(args.work_dir, name)
+                                for name in ('outputs-refreshed', 'outputs-trained'))
+  run(held_out, refreshed_dir)
+  run(full, refreshed_dir, '--refresh-catalog')
+  run(full, trained_dir)
+  spec = features.raw_feature_spec(QUERY_FEATURES + [features.MOVIE_TITLE])
+  _, eval_, _ = common.latest_raw_examples(refreshed_dir, extra_spec=spec)
+  is_held = np.isin(eval_[features.MOVIE_TITLE], [title.encode() for title in held])
+  subsets = {'held-out titles': {name: values[is_held] for name, values in eval_.items()},
+             'the other titles': {name: values[~is_held] for name, values in eval_.items()}}
+  print(f'\n{len(held)} titles held out (seed {args.seed}, at least {args.min_ratings} ratings '
+        f'each): {int(is_held.sum())} of the {len(is_held)} eval ratings are theirs')
+  print(f'{"eval ratings of":<18} {"model":<36} {"ratings":>7} {"top-10":>7} {"top-100":>8} '
+        f'{"retrieve":>9} {"median rank":>12}')
+  for subset, ratings in subsets.items():
+    for label, output_dir in (('never trained on them, refreshed', refreshed_dir),
+                              ('trained with them', trained_dir)):
+      found = figures(pushed_version(output_dir), ratings)
+      print(f'{subset:<18} {label:<36} {found["ratings"]:>7} {found["top_k"]["10"]:>7.4f} '
+            f'{found["top_k"][names.GATE_KEY]:>8.4f} {found["retrieve_top100"]:>9.4f} '
+            f'{found["median_rank"]:>12.0f}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
