@@ -11,13 +11,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from modules import hparams, model, serving
+from modules import catalog_refresh, hparams, model, serving
+from pipeline import configs
 from shared import names
 from tests import synthetic
 from tests.conftest import QUICK_TRAINING
 from tests.pipeline_run import inspect_at, run_pipeline
 
 NEW_MOVIES = 10  # the release's last movies: added after the first run
+K = configs.Serving().serving_k  # the refreshed model's maximum k: the default
 
 
 def test_embed_titles_matches_call_on_the_catalog_and_reads_a_new_titles_genres():
@@ -39,6 +41,19 @@ def test_embed_titles_matches_call_on_the_catalog_and_reads_a_new_titles_genres(
   assert np.abs(by_year[0] - by_year[1]).max() > 1e-6  # and its year
   rows = tower.title_embedding.embeddings.numpy()
   np.testing.assert_allclose(rows[0], rows[1:].mean(axis=0), atol=1e-6)
+
+
+def test_the_check_refuses_a_known_title_that_moved_and_accepts_new_ones():
+  served = ['A (1995)', 'B (1996)', 'C (1997)']
+  served_embeddings = np.arange(12, dtype=np.float32).reshape(3, 4)
+  titles = ['A (1995)', 'C (1997)', 'New (1998)']  # B left the catalog, New came
+  embeddings = np.stack([served_embeddings[0], served_embeddings[2] + 5e-5, np.ones(4)])
+  assert catalog_refresh.check_known_titles(titles, embeddings, served,
+                                            served_embeddings) == pytest.approx(5e-5, rel=0.1)
+  embeddings[1, 3] += 0.01
+  with pytest.raises(catalog_refresh.CatalogChangedError,
+                     match=r"1 of the 2 titles .*by up to 0\.01.*e\.g\. 'C \(1997\)'"):
+    catalog_refresh.check_known_titles(titles, embeddings, served, served_embeddings)
 
 
 def _without_new_movies(release: synthetic.Release) -> synthetic.Release:
@@ -85,12 +100,12 @@ def test_the_refresh_pushes_a_version_whose_retrieve_returns_the_new_titles(runs
   loaded = tf.saved_model.load(after)
   users = [str(user) for user in range(1, 121)]
   query = {'user_id': tf.constant(users), 'timestamp': tf.constant([880_000_000] * 120, tf.int64)}
-  answer = loaded.signatures['retrieve'](**query, k=tf.constant(10))
+  answer = loaded.signatures['retrieve'](**query, k=tf.constant(K))
   returned = {title.decode() for row in answer['titles'].numpy() for title in row}
-  assert returned & set(new_titles)  # some user's top 10 holds a new title
+  assert returned & set(new_titles)  # some users' top 100 holds new titles
   # Scored as the exported catalog says: the query embedding against each title's.
   queries = loaded.signatures['embed'](**query)['embedding'].numpy()
-  best = np.sort(queries @ embeddings.T, axis=1)[:, ::-1][:, :10]
+  best = np.sort(queries @ embeddings.T, axis=1)[:, ::-1][:, :K]
   np.testing.assert_allclose(answer['scores'].numpy(), best, rtol=1e-5, atol=1e-5)
   assert set(loaded.signatures) == set(tf.saved_model.load(before).signatures)
 
