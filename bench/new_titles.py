@@ -12,7 +12,7 @@ signature (k = 100, the user's features as ExampleGen stores them); and its `emb
 scores against the exported catalog give every rating's rank (modules/metrics.py).
 
     nice -n 10 .venv/bin/python bench/new_titles.py   # three pipeline runs on 100k
-    .venv/bin/python bench/new_titles.py --work-dir DIR  # again: TFX's cache reuses the runs
+    .venv/bin/python bench/new_titles.py --measure-only  # the figures of the runs made
 """
 import argparse
 import os
@@ -25,8 +25,8 @@ import common  # noqa: F401  (sets up the environment before TensorFlow)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from data import features, layouts  # noqa: E402
-from modules import metrics, serving  # noqa: E402
+from data import layouts  # noqa: E402
+from modules import features, metrics, serving  # noqa: E402
 from pipeline import configs, local  # noqa: E402
 from shared import names  # noqa: E402
 
@@ -36,10 +36,8 @@ QUERY_FEATURES = [features.USER_ID, features.TIMESTAMP] + [
     feature.name for feature in features.OPTIONAL_QUERY_FEATURES]
 
 
-def write_releases(data_dir: str, work_dir: str, count: int, min_ratings: int,
-                   seed: int) -> List[str]:
-  """Writes the full release and the one without `count` held-out movies; returns their
-  titles."""
+def read_release(data_dir: str):
+  """(the layout, {role: records}) of a release."""
   layout = layouts.detect_layout(data_dir, layouts.list_files(data_dir))
   tables = {}
   for role, table in layout.tables().items():
@@ -47,6 +45,12 @@ def write_releases(data_dir: str, work_dir: str, count: int, min_ratings: int,
     if bad:
       raise SystemExit(f'{len(bad)} bad lines in {table.file_name}')
     tables[role] = records
+  return layout, tables
+
+
+def held_out_movies(tables, count: int, min_ratings: int, seed: int) -> set:
+  """A seeded sample of `count` movie ids among those with at least `min_ratings` ratings and
+  a title no other movie has."""
   ratings_of: Dict[str, int] = {}
   for rating in tables['ratings']:
     ratings_of[rating[features.MOVIE_ID]] = ratings_of.get(rating[features.MOVIE_ID], 0) + 1
@@ -57,14 +61,17 @@ def write_releases(data_dir: str, work_dir: str, count: int, min_ratings: int,
   eligible = sorted(movie[features.MOVIE_ID] for movie in tables['movies']
                     if ratings_of.get(movie[features.MOVIE_ID], 0) >= min_ratings
                     and movies_of_title[movie[features.MOVIE_TITLE]] == 1)
-  held = set(random.Random(seed).sample(eligible, count))
+  return set(random.Random(seed).sample(eligible, count))
+
+
+def write_releases(layout, tables, held: set, work_dir: str) -> None:
+  """Writes the full release and the one without the held-out movies into work_dir."""
   layouts.write_release(os.path.join(work_dir, 'full'), layout, **tables)
   layouts.write_release(
       os.path.join(work_dir, 'held-out'), layout,
       ratings=[r for r in tables['ratings'] if r[features.MOVIE_ID] not in held],
       movies=[m for m in tables['movies'] if m[features.MOVIE_ID] not in held],
       users=tables.get('users', ()))
-  return sorted(m[features.MOVIE_TITLE] for m in tables['movies'] if m[features.MOVIE_ID] in held)
 
 
 def run(data_dir: str, output_dir: str, *flags: str) -> None:
@@ -116,16 +123,25 @@ def main(argv=None) -> int:
   parser.add_argument('--min-ratings', type=int, default=20,
                       help='ratings a held-out movie has in the release')
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--measure-only', action='store_true',
+                      help="measure the models an earlier run of this script pushed into "
+                      '--work-dir (writing the releases again would run everything again)')
   args = parser.parse_args(argv)
-  held = write_releases(args.data_dir, args.work_dir, args.titles, args.min_ratings, args.seed)
+  layout, tables = read_release(args.data_dir)
+  held_ids = held_out_movies(tables, args.titles, args.min_ratings, args.seed)
+  held = sorted(m[features.MOVIE_TITLE] for m in tables['movies']
+                if m[features.MOVIE_ID] in held_ids)
   full, held_out = (os.path.join(args.work_dir, name) for name in ('full', 'held-out'))
   refreshed_dir, trained_dir = (os.path.join(args.work_dir, name)
                                 for name in ('outputs-refreshed', 'outputs-trained'))
-  run(held_out, refreshed_dir)
-  run(full, refreshed_dir, '--refresh-catalog')
-  run(full, trained_dir)
+  if not args.measure_only:
+    write_releases(layout, tables, held_ids, args.work_dir)
+    run(held_out, refreshed_dir)
+    run(full, refreshed_dir, '--refresh-catalog')
+    run(full, trained_dir)
+  # The full release's eval split, as the run that trained on it read it.
   spec = features.raw_feature_spec(QUERY_FEATURES + [features.MOVIE_TITLE])
-  _, eval_, _ = common.latest_raw_examples(refreshed_dir, extra_spec=spec)
+  _, eval_, _ = common.latest_raw_examples(trained_dir, extra_spec=spec)
   is_held = np.isin(eval_[features.MOVIE_TITLE], [title.encode() for title in held])
   subsets = {'held-out titles': {name: values[is_held] for name, values in eval_.items()},
              'the other titles': {name: values[~is_held] for name, values in eval_.items()}}
