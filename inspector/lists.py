@@ -125,6 +125,9 @@ def run_lists(inspector: Inspector, selector: Optional[str] = None,
   number, context = inspector.select(selector)
   outputs = {(name, key): inspector.output(context, name, key) for name, key in (
       (names.EXAMPLE_GEN, 'examples'), (names.SCHEMA_GEN, 'schema'), (names.TRAINER, 'model'))}
+  # A catalog refresh (--refresh-catalog) makes its model without training.
+  outputs[names.TRAINER, 'model'] = (outputs[names.TRAINER, 'model']
+                                     or inspector.output(context, names.CATALOG_REFRESH, 'model'))
   missing = [f'{name}.{key}' for (name, key), output in outputs.items() if output is None]
   if missing:
     raise InspectionError(f'run {number} has no {", ".join(missing)}: it stopped before '

@@ -228,7 +228,8 @@ def fit(config: TrainingConfig, vocabularies: inputs.Vocabularies, train: inputs
   just before it trains: the pair its seed trains alone), then serve side by side
   (model.SideBySide): each score is the sum of the pairs' scores. Averaging several seeds'
   scores lifts top-100 on MovieLens 100k by more than any single setting tried
-  (docs/model.md). The towers' unknown rows become averages (QueryTower.average_unknown)
+  (docs/model.md). The towers' unknown rows become averages (QueryTower.average_unknown,
+  CandidateTower.average_unknown)
   before an ensemble validates them as they ship.
 
   Args:
@@ -260,9 +261,10 @@ def fit(config: TrainingConfig, vocabularies: inputs.Vocabularies, train: inputs
     query_tower, candidate_tower = fits[0].query_tower, fits[0].candidate_tower
   else:
     query_tower = model.SideBySide([pair.query_tower for pair in fits], name='query_tower')
-    candidate_tower = model.SideBySide([pair.candidate_tower for pair in fits],
-                                       name='candidate_tower')
+    candidate_tower = model.CandidatesSideBySide([pair.candidate_tower for pair in fits],
+                                                 name='candidate_tower')
   query_tower.average_unknown()
+  candidate_tower.average_unknown()
   kept_top_k = (fits[0].kept_top_k if len(fits) == 1 else
                 first.validation.top_k(query_tower, candidate_tower, vocabularies.titles))
   return FitResult(pairs=fits, query_tower=query_tower, candidate_tower=candidate_tower,

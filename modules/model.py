@@ -106,14 +106,24 @@ def release_year(title: str) -> Optional[int]:
   return int(years[-1]) if years else None
 
 
+# embed_titles' inputs: titles, and each title's genre ids (TFDS', padded with -1).
+TITLES_AND_GENRES = (tf.TensorSpec([None], tf.string, name='titles'),
+                     tf.TensorSpec([None, None], tf.int64, name='genres'))
+
+
 class CandidateTower(Tower):
   """Movie titles to embeddings: title embedding plus the mean of its word embeddings.
 
   With `movie_features`, also the mean of its genres' embeddings and an embedding of its
-  release year (from the catalog: a title outside it has neither).
-  `call` takes title strings (any title: an unknown one embeds by its words alone);
+  release year, which `call` and `embed_indices` read from the catalog the tower was built
+  for (a title outside it has neither there).
+  `call` takes title strings (an unknown one embeds by its words alone);
   `embed_indices` takes positions in the catalog's title lookup and reads each title's
-  words from a table built once, so that a training step runs no string operations.
+  words from a table built once, so that a training step runs no string operations;
+  `embed_titles` takes titles with their genres, so that a title outside the catalog embeds
+  by its words, genres and year (a catalog refresh: modules/catalog_refresh.py). A title
+  the lookup does not know shares its one "unknown" index (0), whose embedding
+  `average_unknown` sets to the mean of the trained titles'.
   """
 
   def __init__(self, titles: Sequence[str], title_tokens: Sequence[str], config: TrainingConfig,
@@ -133,6 +143,8 @@ class CandidateTower(Tower):
       known = sorted({year for year in years if year is not None})
       self.catalog_years = tf.constant(
           [0] + [known.index(year) + 1 if year is not None else 0 for year in years])
+      # The years of year_embedding's rows, after row 0 (no year, or one training never saw).
+      self.known_years = tf.constant([-1] + known, tf.int64)
       self.year_embedding = tf.keras.layers.Embedding(len(known) + 1, config.embedding_dim)
     self.title_lookup = tf.keras.layers.StringLookup(vocabulary=list(titles), mask_token=None)
     self.title_embedding = tf.keras.layers.Embedding(len(titles) + 1, config.embedding_dim)
@@ -146,22 +158,64 @@ class CandidateTower(Tower):
     self.catalog_words = tf.constant(words.to_tensor().numpy())
     self.catalog_word_counts = tf.constant(words.row_lengths().numpy())
 
-  def _embed(self, title_index: tf.Tensor, word_embeddings: tf.Tensor,
-             word_counts: tf.Tensor) -> tf.Tensor:
+  def _embed(self, title_index: tf.Tensor, word_embeddings: tf.Tensor, word_counts: tf.Tensor,
+             genre_weights: Optional[tf.Tensor] = None,
+             year_index: Optional[tf.Tensor] = None) -> tf.Tensor:
     """The dense stack over [title embedding, mean word embedding (0 without words),
-    and with movie features the mean genre embedding and the year embedding]."""
+    and with movie features the mean genre embedding and the year embedding]; the genres'
+    weights and the years' rows are the catalog's unless given."""
     words = tf.reduce_sum(word_embeddings, axis=1) / tf.maximum(
         tf.cast(word_counts, tf.float32)[:, None], 1.0)
     parts = [self.title_embedding(title_index), words]
     if self.movie_features:
-      parts.append(self.genre_embedding(tf.gather(self.catalog_genres, title_index)))
-      parts.append(self.year_embedding(tf.gather(self.catalog_years, title_index)))
+      if genre_weights is None:
+        genre_weights = tf.gather(self.catalog_genres, title_index)
+      if year_index is None:
+        year_index = tf.gather(self.catalog_years, title_index)
+      parts.append(self.genre_embedding(genre_weights))
+      parts.append(self.year_embedding(year_index))
     return self.dense(tf.concat(parts, axis=1))
 
   def call(self, titles: tf.Tensor) -> tf.Tensor:
     titles = tf.reshape(titles, [-1])
     words = self.token_embedding(self.token_lookup(features.title_tokens(titles)))
     return self._embed(self.title_lookup(titles), words, words.row_lengths())
+
+  @tf.function(input_signature=TITLES_AND_GENRES)
+  def embed_titles(self, titles: tf.Tensor, genres: tf.Tensor) -> tf.Tensor:
+    """The embeddings of any titles, by their words and, with movie features, the genres
+    given and the year in the title; a title of the catalog with its catalog genres embeds
+    as `call` embeds it. Saved with the tower, so that its SavedModel embeds new titles."""
+    words = self.token_embedding(self.token_lookup(features.title_tokens(titles)))
+    if not self.movie_features:
+      return self._embed(self.title_lookup(titles), words, words.row_lengths())
+    return self._embed(self.title_lookup(titles), words, words.row_lengths(),
+                       self._genre_weights(genres), self._year_index(titles))
+
+  def _genre_weights(self, genres: tf.Tensor) -> tf.Tensor:
+    """Each row's genres as the catalog's table holds them: 1 / (its genres) for each; a
+    genre no catalog title had (beyond the table) has no embedding and is left out."""
+    depth = tf.shape(self.catalog_genres)[1]
+    known = tf.logical_and(genres >= 0, genres < tf.cast(depth, genres.dtype))
+    hot = tf.reduce_max(tf.one_hot(tf.where(known, genres, -1), depth), axis=1)
+    return hot / tf.maximum(tf.reduce_sum(hot, axis=1, keepdims=True), 1.0)
+
+  def _year_index(self, titles: tf.Tensor) -> tf.Tensor:
+    """year_embedding's row of each title's year (release_year's: the last "(dddd)"); 0
+    for a title without one, or with a year no catalog title had."""
+    has_year = tf.strings.regex_full_match(titles, r'.*\(\d{4}\).*')
+    year = tf.strings.to_number(tf.where(
+        has_year, tf.strings.regex_replace(titles, r'^.*\((\d{4})\).*$', r'\1'), '-1'),
+        tf.int64)
+    return tf.argmax(tf.cast(tf.equal(year[:, None], self.known_years[None, :]), tf.int32),
+                     axis=1)
+
+  def average_unknown(self) -> None:
+    """Gives the "unknown title" index (0), which training never saw, the mean of the
+    trained titles' embeddings: a title outside the catalog is then embedded as an average
+    title with its own words (and genres and year), not by a random initial vector."""
+    table = self.title_embedding.embeddings
+    table[0].assign(tf.reduce_mean(table[1:], axis=0))
 
   def embed_indices(self, title_index: tf.Tensor) -> tf.Tensor:
     counts = tf.gather(self.catalog_word_counts, title_index)
@@ -190,6 +244,15 @@ class SideBySide(Tower):
   def average_unknown(self) -> None:
     for tower in self.towers:
       tower.average_unknown()
+
+
+class CandidatesSideBySide(SideBySide):
+  """Candidate towers side by side, which also embed titles with their genres."""
+
+  @tf.function(input_signature=TITLES_AND_GENRES)
+  def embed_titles(self, titles: tf.Tensor, genres: tf.Tensor) -> tf.Tensor:
+    """CandidateTower.embed_titles of each tower, side by side."""
+    return tf.concat([tower.embed_titles(titles, genres) for tower in self.towers], axis=1)
 
 
 class TwoTowerModel(tf.keras.Model):

@@ -30,7 +30,7 @@ import functools
 import inspect
 import json
 import os
-from typing import Callable, Dict, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -55,29 +55,79 @@ USER_FEATURE_SPECS = {feature.name: (features.dtype(feature), feature.unknown)
                       for feature in features.OPTIONAL_QUERY_FEATURES}
 
 
-class QueryModel(tf.Module):
-  """Raw query features in; embeddings, or the best catalog titles, out.
+class QuerySide(tf.Module):
+  """The query tower behind the Transform graph: `embed` takes the raw query features of
+  the release (user_id, timestamp and its user features, each [batch]) and gives their
+  embeddings. The served model keeps it as `query_side`, so that a catalog refresh
+  (modules/catalog_refresh.py) serves the same queries from the loaded SavedModel, without
+  the Transform output or the tower's classes.
 
   Args:
     tft_output: Transform's output, whose graph turns the raw features into the tower's.
     query_tower: the trained query tower.
+  """
+
+  def __init__(self, tft_output: tft.TFTransformOutput, query_tower: tf.keras.Model):
+    super().__init__()
+    self.transform_layer = tft_output.transform_features_layer()  # tracked, so it is saved
+    self.query_tower = query_tower
+    self.raw_spec = tft_output.raw_feature_spec()
+    # The release's user features (none for the CSV layout): the Transform graph needs them.
+    inputs = [features.USER_ID, features.TIMESTAMP] + [
+        feature.name for feature in features.OPTIONAL_QUERY_FEATURES
+        if feature.name in self.raw_spec]
+    self.embed = tf.function(self._embed, input_signature=[{
+        name: tf.TensorSpec([None], features.dtype(features.BY_NAME[name]), name=name)
+        for name in inputs}])
+
+  def _embed(self, query: Dict[str, tf.Tensor]) -> tf.Tensor:
+    # The Transform graph takes every raw feature it was built with. The candidate side's
+    # (the title) is not needed for a query, so an empty one fills its place.
+    batch = tf.shape(query[features.USER_ID])
+    values = {feature.name: tf.zeros(batch, features.dtype(feature))  # '' for text
+              for feature in features.FEATURES
+              if feature.tower == features.CANDIDATE and feature.rule is not None}
+    values.update(query)
+    raw = {name: tf.reshape(value, [-1] + list(self.raw_spec[name].shape))
+           for name, value in values.items()}
+    return self.query_tower(self.transform_layer(raw))
+
+
+def query_features(query_side: tf.Module) -> List[str]:
+  """The raw features a query side's `embed` takes, a trained or a loaded one's.
+
+  Args:
+    query_side: a QuerySide, or one restored by tf.saved_model.load.
+
+  Returns:
+    Their names: user_id, timestamp, then the release's user features.
+  """
+  concrete = query_side.embed.concrete_functions[0] if hasattr(
+      query_side.embed, 'concrete_functions') else query_side.embed.get_concrete_function()
+  return list(concrete.structured_input_signature[0][0])
+
+
+class QueryModel(tf.Module):
+  """Raw query features in; embeddings, or the best catalog titles, out.
+
+  Args:
+    query_side: the query tower behind the Transform graph (QuerySide, or the `query_side`
+      of a served model loaded back).
     titles: the catalog's titles.
     candidate_embeddings: their embeddings, row for row.
     max_k: the most titles a retrieve request may ask for, and what one that does not say
       gets (capped at the catalog's size).
   """
 
-  def __init__(self, tft_output: tft.TFTransformOutput, query_tower: tf.keras.Model,
-               titles: Sequence[str], candidate_embeddings: np.ndarray, max_k: int):
+  def __init__(self, query_side: tf.Module, titles: Sequence[str],
+               candidate_embeddings: np.ndarray, max_k: int):
     super().__init__()
     if len(titles) != len(candidate_embeddings):
       raise ValueError(f'{len(titles)} titles but {len(candidate_embeddings)} embeddings')
-    self.transform_layer = tft_output.transform_features_layer()  # tracked, so it is saved
-    self.query_tower = query_tower
-    self.raw_spec = tft_output.raw_feature_spec()
-    # The release's user features (none for the CSV layout): the Transform graph needs them.
-    self.user_features = [feature for feature in features.OPTIONAL_QUERY_FEATURES
-                          if feature.name in self.raw_spec]
+    self.query_side = query_side
+    # The release's user features (none for the CSV layout).
+    self.user_features = [features.BY_NAME[name] for name in query_features(query_side)
+                          if features.BY_NAME[name].optional]
     self.titles = tf.constant(list(titles))
     self.candidates = tf.Variable(candidate_embeddings.astype(np.float32), trainable=False,
                                   name='candidate_embeddings')
@@ -92,20 +142,16 @@ class QueryModel(tf.Module):
     self.retrieve_with_features = _with_k(_WITH_FEATURES, self.max_k, self._retrieve)
 
   def _raw_features(self, query: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-    # The Transform graph takes every raw feature it was built with. The candidate side's
-    # (the title) is not needed for a query, so an empty one fills its place, and a user
-    # feature the request lacks gets its "unknown" value.
+    # The query side takes every user feature of the release: one the request lacks gets its
+    # "unknown" value.
     user_id = query[features.USER_ID]
     batch = tf.shape(user_id)
-    values = {feature.name: tf.zeros(batch, features.dtype(feature))  # '' for text
-              for feature in features.FEATURES
-              if feature.tower == features.CANDIDATE and feature.rule is not None}
-    values.update({feature.name: query.get(feature.name,
-                                           tf.fill(batch, features.unknown_value(feature)))
-                   for feature in self.user_features})
-    values[features.USER_ID], values[features.TIMESTAMP] = user_id, query[features.TIMESTAMP]
-    return {name: tf.reshape(value, [-1] + list(self.raw_spec[name].shape))
-            for name, value in values.items()}
+    values = {feature.name: tf.reshape(query.get(
+        feature.name, tf.fill(batch, features.unknown_value(feature))), [-1])
+        for feature in self.user_features}
+    values[features.USER_ID] = tf.reshape(user_id, [-1])
+    values[features.TIMESTAMP] = tf.reshape(query[features.TIMESTAMP], [-1])
+    return values
 
   def _embed(self, query: Dict[str, tf.Tensor]) -> tf.Tensor:
     user_id = query[features.USER_ID]
@@ -119,7 +165,7 @@ class QueryModel(tf.Module):
         tf.debugging.assert_equal(
             tf.size(user_id), tf.size(query[feature.name]),
             message=f'{feature.name} must have one value per query (-1 or \'\' when unknown)')
-    return self.query_tower(self.transform_layer(self._raw_features(query)))
+    return self.query_side.embed(self._raw_features(query))
 
   def _top_k(self, scores: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
     # k is a scalar (TF Serving's columnar format) or one per instance (its row format), the

@@ -6,7 +6,8 @@ catalog, and leaves behind:
     Format-Serving/   what the Pusher ships (modules/serving.py): the query tower with the
                       Transform graph inside, retrieval over the catalog, and in
                       assets.extra/ the catalog's titles and embeddings
-    candidate_tower/  SavedModel: movie titles in, embeddings out (to embed new titles)
+    candidate_tower/  SavedModel: movie titles in, embeddings out; its embed_titles embeds
+                      titles with their genres, new ones too (modules/catalog_refresh.py)
   ModelRun artifact (fn_args.model_run_dir):
     history.json      settings, per-epoch loss, validation top-K, popularity baseline
     validation_top100.png   validation top-100 accuracy against epoch
@@ -18,7 +19,7 @@ import json
 import logging
 import os
 import time
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import keras_tuner
 import numpy as np
@@ -148,21 +149,29 @@ def export(serving_dir: str, model_run_dir: str, tft_output: tft.TFTransformOutp
   Raises:
     RuntimeError: if the saved model does not reproduce the trained one.
   """
-  model = serving.QueryModel(tft_output, result.query_tower, titles,
+  model = serving.QueryModel(serving.QuerySide(tft_output, result.query_tower), titles,
                              fitting.embed_candidates(result.candidate_tower, titles), k)
   serving.export(serving_dir, model)
   result.candidate_tower.save(os.path.join(os.path.dirname(serving_dir),
                                            names.CANDIDATE_TOWER_DIR))
-  probe = _probe_queries(tft_output)
+  probe = probe_queries([user.decode() for user in
+                         tft_output.vocabulary_by_name(features.USER_VOCABULARY)[:7]])
   check = check_export(serving_dir, model, probe)
   with tf.io.gfile.GFile(os.path.join(model_run_dir, names.EXPORT_CHECK_FILE), 'w') as file:
     json.dump(check, file)
 
 
-def _probe_queries(tft_output: tft.TFTransformOutput) -> Dict[str, np.ndarray]:
-  """Known users and an unknown one, at timestamps inside and far outside the data's."""
-  users = [u.decode() for u in tft_output.vocabulary_by_name(features.USER_VOCABULARY)[:7]]
-  users.append('no-such-user')
+def probe_queries(known_users: Sequence[str]) -> Dict[str, np.ndarray]:
+  """Queries that check an export: known users and an unknown one, at timestamps inside and
+  far outside the data's.
+
+  Args:
+    known_users: a few ids of the user vocabulary.
+
+  Returns:
+    {serving input name: values}, every user at every timestamp.
+  """
+  users = list(known_users) + ['no-such-user']
   timestamps = [0, 880_000_000, 885_000_000, 890_000_000, 4_000_000_000]
   return {features.USER_ID: np.array(users * len(timestamps), dtype=object),
           features.TIMESTAMP: np.repeat(np.array(timestamps, dtype=np.int64), len(users))}

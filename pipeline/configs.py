@@ -174,6 +174,11 @@ class Serving:
                            'signatures may ask for (their input k), and its default')
   serving_dir: str = setting('', 'where the Pusher writes each blessed model as a numbered '
                              'version, as TF Serving reads them', shown='OUTPUT_DIR/serving')
+  refresh_catalog: bool = setting(
+      False, 'instead of training: serve the latest blessed model over the release\'s current '
+      'catalog (its candidate tower embeds the titles it never saw by their words, genres and '
+      'year; the known titles\' embeddings must be unchanged), then evaluate and push it as a '
+      'new version (docs/serving.md, "New titles without retraining")')
 
   def __post_init__(self):
     if self.serving_k < 1:

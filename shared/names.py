@@ -26,6 +26,7 @@ TRAINER = 'CatalogTrainer'
 BLESSED_MODEL_RESOLVER = 'latest_blessed_model_resolver'
 EVALUATOR = 'RetrievalEvaluator'
 PUSHER = 'ServingPusher'
+CATALOG_REFRESH = 'CatalogRefresh'  # --refresh-catalog: in place of training
 
 # Splits of ExampleGen's artifacts: the ratings' two, and the catalog's one.
 TRAIN_SPLIT = 'train'
@@ -46,6 +47,7 @@ EVALUATION_FILE = 'evaluation.json'    # the Evaluator's evaluation: top-K, slic
 TRIALS_FILE = 'trials.json'            # the Tuner's tuner_results: every trial, with seconds
 CANDIDATE_TOWER_DIR = 'candidate_tower'  # the Model artifact, beside Format-Serving
 EXPORT_CHECK_FILE = 'export_check.json'  # the Trainer's model_run: probe queries checked
+REFRESH_FILE = 'catalog_refresh.json'  # CatalogRefresh's model_run: new titles, the check
 
 # Keys of the custom_config the pipeline gives the Trainer, the Tuner and Transform.
 CODE_VERSION = 'code_version'          # a fingerprint of the code, so that an edit reruns

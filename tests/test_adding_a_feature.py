@@ -60,7 +60,8 @@ tower = model.QueryTower(output.num_buckets_for_transformed_feature(features.USE
                          output.num_buckets_for_transformed_feature(features.TIMESTAMP_BUCKET),
                          config, buckets)
 titles = ['Movie %%d (1995)' %% i for i in range(4)]
-served = serving.QueryModel(output, tower, titles, np.eye(4, 8, dtype=np.float32), max_k=2)
+served = serving.QueryModel(serving.QuerySide(output, tower), titles,
+                            np.eye(4, 8, dtype=np.float32), max_k=2)
 serving.export(os.path.join(work, 'served'), served)
 loaded = tf.saved_model.load(os.path.join(work, 'served'))
 signature = loaded.signatures['embed_with_features']

@@ -55,9 +55,10 @@ def served(tmp_path_factory):
                            output.num_buckets_for_transformed_feature(features.TIMESTAMP_BUCKET),
                            config, buckets)
   candidates = np.random.default_rng(0).normal(size=(len(TITLES), 8)).astype(np.float32)
-  query_model = serving.QueryModel(output, tower, TITLES, candidates, MAX_K)
+  query_side = serving.QuerySide(output, tower)
+  query_model = serving.QueryModel(query_side, TITLES, candidates, MAX_K)
   # More than the catalog holds is capped at its size.
-  assert serving.QueryModel(output, tower, TITLES, candidates, 10_000).max_k == len(TITLES)
+  assert serving.QueryModel(query_side, TITLES, candidates, 10_000).max_k == len(TITLES)
   directory = os.path.join(work, 'model')
   serving.export(directory, query_model)
   return tf.saved_model.load(directory), directory
