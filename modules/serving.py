@@ -155,16 +155,21 @@ class QueryModel(tf.Module):
 
   def _embed(self, query: Dict[str, tf.Tensor]) -> tf.Tensor:
     user_id = query[features.USER_ID]
-    tf.debugging.assert_positive(
-        tf.size(user_id), message='empty request: pass at least one user_id and timestamp')
-    tf.debugging.assert_equal(
-        tf.size(user_id), tf.size(query[features.TIMESTAMP]),
-        message='user_id and timestamp must have the same length (one of each per query)')
+    checks = [
+        tf.debugging.assert_positive(
+            tf.size(user_id), message='empty request: pass at least one user_id and timestamp'),
+        tf.debugging.assert_equal(
+            tf.size(user_id), tf.size(query[features.TIMESTAMP]),
+            message='user_id and timestamp must have the same length (one of each per query)')]
     for feature in features.OPTIONAL_QUERY_FEATURES:
       if feature.name in query:
-        tf.debugging.assert_equal(
+        checks.append(tf.debugging.assert_equal(
             tf.size(user_id), tf.size(query[feature.name]),
-            message=f'{feature.name} must have one value per query (-1 or \'\' when unknown)')
+            message=f'{feature.name} must have one value per query (-1 or \'\' when unknown)'))
+    # The towers run only after the checks: otherwise a mismatch may fail first inside them,
+    # with a message about their internals.
+    with tf.control_dependencies(checks):
+      query = {name: tf.identity(value) for name, value in query.items()}
     return self.query_side.embed(self._raw_features(query))
 
   def _top_k(self, scores: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
