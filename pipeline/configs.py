@@ -337,8 +337,8 @@ class KubeflowConfig(PipelineConfig):
 # The sections every runner offers (attribute of PipelineConfig, dataclass), in --help's
 # order; Training's group comes after Transform's.
 SECTIONS: Tuple[Tuple[str, type], ...] = (
-    ('data', Data), ('statistics', Statistics), ('transform', Transform), ('tuning', Tuning), ('gate', Gate),
-    ('serving', Serving), ('run', Run))
+    ('data', Data), ('statistics', Statistics), ('transform', Transform), ('tuning', Tuning),
+    ('gate', Gate), ('serving', Serving), ('run', Run))
 # Each runner's own section: (attribute of its configuration, dataclass).
 RUNNER_SECTIONS = {LocalConfig: ('local', Local), KubeflowConfig: ('kubeflow', Kubeflow)}
 PRESET_FLAG = flags.Flag(
