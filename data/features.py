@@ -43,7 +43,6 @@ USER_ZIP_INDEX = 'user_zip_index'
 # Vocabularies Transform writes (tft.TFTransformOutput.vocabulary_file_by_name) under a name
 # of their own; a user feature's vocabulary is named as its index.
 USER_VOCABULARY = 'user_id'
-TITLE_VOCABULARY = 'movie_title'  # with each title's number of training ratings
 TITLE_TOKEN_VOCABULARY = 'movie_title_tokens'
 
 # Buckets and labels.
@@ -104,9 +103,10 @@ class Timeline:
 @dataclasses.dataclass(frozen=True)
 class Titles:
   """Transform's rule for the title: it passes through (the candidate tower reads titles),
-  and its vocabularies are written for the model, which applies them, so that the same
-  lookups serve training examples and the catalog."""
-  vocabulary: str  # each title, with its number of training ratings
+  and the vocabulary of the titles' words is written for the model, which applies it, so
+  that the same lookup serves training examples and the catalog. (The title lookup itself
+  is the catalog's, and each title's training count the Trainer's own: neither needs a pass
+  of Transform's analysis.)"""
   token_vocabulary: str  # the titles' words, the most frequent first
 
 
@@ -167,7 +167,7 @@ FEATURES: Tuple[Feature, ...] = (
     Feature(TIMESTAMP, INT64, RATING, tower=QUERY,
             rule=Timeline(TIMESTAMP_BUCKET, TIMESTAMP_Z)),
     Feature(MOVIE_TITLE, STRING, MOVIE, tower=CANDIDATE,
-            rule=Titles(TITLE_VOCABULARY, TITLE_TOKEN_VOCABULARY)),
+            rule=Titles(TITLE_TOKEN_VOCABULARY)),
     Feature(MOVIE_GENRES, INT64, MOVIE, varlen=True, tower=CANDIDATE),
     Feature(RAW_USER_AGE, FLOAT32, USER),  # 100k only: the model reads the age group
     Feature(BUCKETIZED_USER_AGE, FLOAT32, USER, tower=QUERY, rule=Vocabulary(USER_AGE_INDEX),

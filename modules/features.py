@@ -12,7 +12,7 @@ import tensorflow as tf
 from data.features import (BUCKETIZED_USER_AGE, BY_NAME, CANDIDATE, FEATURES,  # noqa: F401
                            MOVIE_GENRES, MOVIE_ID, MOVIE_TITLE, OPTIONAL_QUERY_FEATURES, QUERY,
                            TIMESTAMP, TIMESTAMP_BUCKET, TIMESTAMP_Z, TITLE_TOKEN_VOCABULARY,
-                           TITLE_VOCABULARY, USER, USER_AGE_INDEX, USER_GENDER,
+                           USER, USER_AGE_INDEX, USER_GENDER,
                            USER_GENDER_INDEX, USER_ID, USER_INDEX, USER_OCCUPATION_INDEX,
                            USER_OCCUPATION_TEXT, USER_VOCABULARY, USER_ZIP_CODE,
                            USER_ZIP_INDEX, Feature)

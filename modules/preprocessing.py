@@ -8,9 +8,9 @@ Each feature of the registry (data/features.py) that has a rule is transformed b
   * Timeline: the timestamp as one of equal-width buckets between the data's minimum and
     maximum (as the tutorial's Discretization layer does) and as a z-score, both of the
     timestamp clipped to that range;
-  * Titles: the title passes through; its vocabularies (titles with their training
-    frequencies, title tokens) are written for the model, which applies them, so the same
-    lookups serve training examples and the catalog.
+  * Titles: the title passes through; the vocabulary of its words is written for the
+    model, which applies it, so the same lookup serves training examples and the catalog.
+Nothing else is analysed: each analyser is a pass over the train split (docs/scale.md).
 """
 from typing import Dict
 
@@ -65,7 +65,6 @@ def _timeline(rule: Timeline, timestamp: tf.Tensor, num_boundaries: int
 
 
 def _titles(rule: Titles, title: tf.Tensor, max_tokens: int) -> tf.Tensor:
-  tft.vocabulary(title, vocab_filename=rule.vocabulary, store_frequency=True)
   tft.vocabulary(features.title_tokens(title), top_k=max_tokens,
                  vocab_filename=rule.token_vocabulary)
   return title

@@ -4,6 +4,7 @@ Each section is what one part of the pipeline receives (pipeline/pipeline.py pas
 
   Run        the pipeline's name and TFX caching (every runner)
   Data       MovieLensExampleGen: which release, its layout, the split
+  Statistics StatisticsGen: how much of the examples TFDV reads (its own sampling)
   Transform  Transform's custom_config (modules/preprocessing.py)
   Training   modules/hparams.py's TrainingConfig: the Trainer's (and the Tuner's first)
              settings, from a preset whose values are the only training defaults
@@ -119,6 +120,35 @@ class Data:
 
 
 @dataclasses.dataclass
+class Statistics:
+  """StatisticsGen: how much of the examples TFDV describes (SchemaGen and ExampleValidator
+  read its statistics)."""
+  statistics_sample_mb: float = setting(
+      64.0, "above this many MB of release files, StatisticsGen reads a random sample of the "
+      "examples of about this many MB' worth (TFDV's StatsOptions sample_rate); 0: all of them")
+
+  def __post_init__(self):
+    if self.statistics_sample_mb < 0:
+      raise ValueError(f'--statistics-sample-mb cannot be negative ({self.statistics_sample_mb})')
+
+  def sample_rate(self, release_bytes: int) -> float:
+    """The share of the examples StatisticsGen reads.
+
+    Args:
+      release_bytes: the size of the release's files (`data_bytes`; 0 when unknown, as for a
+        bucket's).
+
+    Returns:
+      1.0 (all) up to statistics_sample_mb of files, or when sampling is off or the size
+      unknown; otherwise statistics_sample_mb's share of them.
+    """
+    limit = self.statistics_sample_mb * 2**20
+    if not limit or release_bytes <= limit:
+      return 1.0
+    return limit / release_bytes
+
+
+@dataclasses.dataclass
 class Transform:
   """Transform's custom_config, which modules/preprocessing.py reads."""
   timestamp_boundaries: int = setting(1000, 'equal-width timestamp bucket boundaries')
@@ -165,6 +195,15 @@ class Gate:
   compare_with_blessed: bool = setting(
       True, 'compare each model with the latest blessed one (a Resolver of ML Metadata); off '
       'for orchestrators without resolver support')
+  eval_sample: int = setting(
+      250_000, 'the Evaluator ranks a seeded sample of this many eval ratings (the model, the '
+      'latest blessed one and the most-popular list the same ones; all when the split has '
+      'fewer; 0: all): 250,000 leave the top-100 a standard error below 0.001')
+  eval_sample_seed: int = setting(0, "the eval sample's seed")
+
+  def __post_init__(self):
+    if self.eval_sample < 0:
+      raise ValueError(f'--eval-sample cannot be negative ({self.eval_sample})')
 
 
 @dataclasses.dataclass
@@ -254,6 +293,7 @@ class PipelineConfig:
   """What create_pipeline builds the pipeline from: a section per part it configures."""
   run: Run = dataclasses.field(default_factory=Run)
   data: Data = dataclasses.field(default_factory=Data)
+  statistics: Statistics = dataclasses.field(default_factory=Statistics)
   transform: Transform = dataclasses.field(default_factory=Transform)
   training: hparams.TrainingConfig = dataclasses.field(
       default_factory=lambda: hparams.preset(hparams.DEFAULT_PRESET))
@@ -261,6 +301,11 @@ class PipelineConfig:
   tuning: Tuning = dataclasses.field(default_factory=Tuning)
   gate: Gate = dataclasses.field(default_factory=Gate)
   serving: Serving = dataclasses.field(default_factory=Serving)
+
+  @property
+  def statistics_sample_rate(self) -> float:
+    """The share of the examples StatisticsGen reads, by the size of the release's files."""
+    return self.statistics.sample_rate(data_bytes(self.data.data_dir))
 
   def _resolve(self, output_dir: str, data_dir: str) -> None:
     """Fills in the paths left empty: the release's directory and the serving directory."""
@@ -292,8 +337,8 @@ class KubeflowConfig(PipelineConfig):
 # The sections every runner offers (attribute of PipelineConfig, dataclass), in --help's
 # order; Training's group comes after Transform's.
 SECTIONS: Tuple[Tuple[str, type], ...] = (
-    ('data', Data), ('transform', Transform), ('tuning', Tuning), ('gate', Gate),
-    ('serving', Serving), ('run', Run))
+    ('data', Data), ('statistics', Statistics), ('transform', Transform), ('tuning', Tuning),
+    ('gate', Gate), ('serving', Serving), ('run', Run))
 # Each runner's own section: (attribute of its configuration, dataclass).
 RUNNER_SECTIONS = {LocalConfig: ('local', Local), KubeflowConfig: ('kubeflow', Kubeflow)}
 PRESET_FLAG = flags.Flag(

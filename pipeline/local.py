@@ -40,6 +40,10 @@ def run(config: configs.LocalConfig) -> None:
   tfx.orchestration.LocalDagRunner().run(pipeline, run_options=run_options)
 
 
+def _share(rate: float) -> str:
+  return 'all' if rate >= 1 else f'a sample of {rate:.1%}'
+
+
 def run_and_report(config: configs.LocalConfig) -> int:
   """Runs the pipeline, printing its progress and then its outputs.
 
@@ -56,6 +60,8 @@ def run_and_report(config: configs.LocalConfig) -> int:
         f'  ML Metadata in {local.metadata_path}\n'
         f'  Beam arguments: {shlex.join(local.beam_args) or "none (the DirectRunner in memory)"}\n'
         f'  training preset: {config.preset} (--preset to choose another)\n'
+        f'  StatisticsGen reads {_share(config.statistics_sample_rate)} of the examples '
+        f'(--statistics-sample-mb)\n'
         f'  full log in {reporter.log_path}')
   try:
     with run_lock.hold(local.metadata_path, local.output_dir):

@@ -14,6 +14,7 @@ ExampleGen -> StatisticsGen -> SchemaGen; the latest blessed model (a Resolver)
 from typing import List, Optional, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
+import tensorflow_data_validation as tfdv
 from tfx import v1 as tfx
 
 from components.evaluator.component import RetrievalEvaluator
@@ -69,10 +70,14 @@ def _example_gen(config: PipelineConfig) -> MovieLensExampleGen:
       code_version=source_fingerprint('components.example_gen')).with_id(names.EXAMPLE_GEN)
 
 
-def _statistics_and_schema(example_gen: MovieLensExampleGen):
-  """StatisticsGen and SchemaGen of ExampleGen's examples."""
+def _statistics_and_schema(config: PipelineConfig, example_gen: MovieLensExampleGen):
+  """StatisticsGen (on a sample of the examples for a large release) and SchemaGen of
+  ExampleGen's examples."""
+  sample_rate = config.statistics_sample_rate
   statistics_gen = tfx.components.StatisticsGen(
-      examples=example_gen.outputs['examples']).with_id(names.STATISTICS_GEN)
+      examples=example_gen.outputs['examples'],
+      stats_options=tfdv.StatsOptions(sample_rate=sample_rate) if sample_rate < 1 else None
+  ).with_id(names.STATISTICS_GEN)
   # The schema is inferred from train alone, so that eval is checked against it.
   schema_gen = tfx.components.SchemaGen(
       statistics=statistics_gen.outputs['statistics'], infer_feature_shape=True,
@@ -98,6 +103,7 @@ def _evaluate_and_push(config: PipelineConfig, example_gen: MovieLensExampleGen,
       model=model,
       baseline_model=latest_blessed_model.outputs['model'] if latest_blessed_model else None,
       min_top100=gate.min_top100, min_lift=gate.min_lift, max_regression=gate.max_regression,
+      eval_sample=gate.eval_sample, eval_sample_seed=gate.eval_sample_seed,
       code_version=source_fingerprint('components.evaluator.component')).with_id(names.EVALUATOR)
   pusher = ServingPusher(model=model, model_blessing=evaluator.outputs['blessing'],
                          serving_dir=config.serving.serving_dir,
@@ -113,7 +119,7 @@ def _refresh_components(config: PipelineConfig) -> List:
     raise ValueError('--refresh-catalog serves the latest blessed model, which a Resolver '
                      'finds: it needs --compare-with-blessed')
   example_gen = _example_gen(config)
-  statistics_gen, schema_gen = _statistics_and_schema(example_gen)
+  statistics_gen, schema_gen = _statistics_and_schema(config, example_gen)
   latest_blessed_model = _latest_blessed_model()
   refresh = CatalogRefresh(
       blessed_model=latest_blessed_model.outputs['model'],
@@ -129,7 +135,7 @@ def _refresh_components(config: PipelineConfig) -> List:
 def _training_components(config: PipelineConfig) -> List:
   """ExampleGen to the Pusher, training a model (the module's docstring)."""
   example_gen = _example_gen(config)
-  statistics_gen, schema_gen = _statistics_and_schema(example_gen)
+  statistics_gen, schema_gen = _statistics_and_schema(config, example_gen)
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema']
   ).with_id(names.EXAMPLE_VALIDATOR)

@@ -105,6 +105,8 @@ def test_the_presets_are_the_only_source_of_training_values():
     (['--tune-trials', '0'], '--tune-trials must be at least 1, not 0'),
     (['--tune-validation-percent', '100'], '--tune-validation-percent must be between 1 and 99'),
     (['--serving-k', '0'], '--serving-k must be at least 1, not 0'),
+    (['--statistics-sample-mb', '-1'], '--statistics-sample-mb cannot be negative'),
+    (['--eval-sample', '-1'], '--eval-sample cannot be negative'),
     (['--preset', 'huge'], "unknown preset 'huge'"),
 ])
 def test_a_setting_out_of_range_is_a_usage_error_naming_its_flag(flags, message, capsys):
@@ -120,7 +122,8 @@ def test_each_component_receives_its_section():
       '--max-bad-rows', '2', '--timestamp-boundaries', '7', '--max-title-tokens', '50',
       '--tune', '--tune-trials', '3', '--tune-validation-percent', '20', '--min-lift', '1.5',
       '--min-top100', '0.2', '--max-regression', '0.03', '--serving-k', '20',
-      '--serving-dir', '/tmp/served', '--epochs', '4'])
+      '--serving-dir', '/tmp/served', '--epochs', '4', '--eval-sample', '500',
+      '--eval-sample-seed', '3'])
   built = create_pipeline(config, config.local.pipeline_root, config.local.beam_args)
   properties = {c.id: c.exec_properties for c in built.components}
 
@@ -142,8 +145,8 @@ def test_each_component_receives_its_section():
           example_gen['holdout_users']) == (config.data.data_dir, 'grouplens-100k', 2, 5)
   assert '"hash_buckets": 30' in example_gen['output_config']
   evaluator = properties[names.EVALUATOR]
-  assert (evaluator['min_lift'], evaluator['min_top100'], evaluator['max_regression']) == (
-      1.5, 0.2, 0.03)
+  assert (evaluator['min_lift'], evaluator['min_top100'], evaluator['max_regression'],
+          evaluator['eval_sample'], evaluator['eval_sample_seed']) == (1.5, 0.2, 0.03, 500, 3)
   assert '/tmp/served' in properties[names.PUSHER]['push_destination']
   assert built.pipeline_info.pipeline_name == config.run.pipeline_name
 
@@ -159,3 +162,18 @@ def test_with_no_preset_given_the_release_size_chooses_it(tmp_path, size_mb, pre
   chosen = configs.parse_args(['--data-dir', str(tmp_path), '--preset', 'tutorial',
                                '--epochs', '3'])
   assert (chosen.preset, chosen.training.epochs) == ('tutorial', 3)
+
+
+@pytest.mark.parametrize('size_mb, flags, rate', [
+    (64, [], None), (256, [], 0.25), (256, ['--statistics-sample-mb', '128'], 0.5),
+    (256, ['--statistics-sample-mb', '0'], None)])
+def test_statisticsgen_samples_a_release_larger_than_its_budget(tmp_path, size_mb, flags, rate):
+  from pipeline.pipeline import create_pipeline
+  with open(tmp_path / 'ratings.csv', 'wb') as file:  # sparse: the size without the bytes
+    file.truncate(size_mb * 2**20)
+  config = configs.parse_args(['--data-dir', str(tmp_path), *flags])
+  assert config.statistics_sample_rate == (rate or 1.0)
+  built = create_pipeline(config, config.local.pipeline_root, config.local.beam_args)
+  [statistics_gen] = [c for c in built.components if c.id == names.STATISTICS_GEN]
+  options = statistics_gen.exec_properties.get('stats_options_json')
+  assert (json.loads(options).get('_sample_rate') if options else None) == rate

@@ -249,3 +249,35 @@ def test_the_gate_judges_the_gate_ks_figures_and_the_verdict_completes_the_repor
       'explanation': checks[1].explanation}
   assert json.loads(json.dumps(evaluation)) == evaluation  # what evaluation.json holds
   assert 'K=100' in ranking.summary(evaluation) and 'Recall@10' in ranking.summary(evaluation)
+
+
+def test_the_eval_sample_is_seeded_reproducible_and_keeps_every_training_rating():
+  many = {name: np.concatenate([values] * 25) for name, values in EVAL.items()}  # 100 ratings
+  ratings = ranking.EvalRatings.from_examples(TRAIN, many)
+  sampled, recorded = ranking.eval_sample(ratings, 10, seed=7)
+  again, _ = ranking.eval_sample(ratings, 10, seed=7)
+  other, _ = ranking.eval_sample(ratings, 10, seed=8)
+  assert recorded == {'ratings': 10, 'of': 100, 'seed': 7}
+  assert len(sampled.title) == 10 == len(sampled.slices[ranking.ACTIVITY_SLICE])
+  assert sampled.timestamp.tolist() == again.timestamp.tolist()
+  assert sorted(sampled.timestamp.tolist()) != sorted(other.timestamp.tolist())
+  assert len(sampled.train_title) == len(TRAIN[features.MOVIE_TITLE])
+  # A sample no smaller than the split, or none asked for: every eval rating.
+  for count in (0, 100, 1_000):
+    whole, recorded = ranking.eval_sample(ratings, count, seed=7)
+    assert whole is ratings and recorded == {'ratings': 100, 'of': 100, 'seed': None}
+
+
+def test_the_model_and_its_baseline_are_ranked_on_the_same_sample(model, baseline):
+  many = {name: np.concatenate([values] * 25) for name, values in EVAL.items()}
+  sampled, _ = ranking.eval_sample(ranking.EvalRatings.from_examples(TRAIN, many), 12, seed=1)
+  report = ranking.evaluate(sampled, model, baseline)
+  assert report['num_eval_ratings'] == 12
+  alone = ranking.evaluate(sampled, baseline)  # the baseline as the model, on that sample
+  assert report['top_k']['baseline_model'] == alone['top_k']['model']
+
+
+def test_the_standard_error_of_a_top_k_figure_is_binomial():
+  assert ranking.standard_error(0.2, 250_000) == pytest.approx(0.0008)
+  assert ranking.standard_error(0.5, 100) == pytest.approx(0.05)
+  assert ranking.standard_error(0.0, 100) == 0.0

@@ -21,6 +21,8 @@ class RetrievalEvaluatorSpec(ComponentSpec):
       executor.MIN_TOP100_KEY: ExecutionParameter(type=float),
       executor.MIN_LIFT_KEY: ExecutionParameter(type=float),
       executor.MAX_REGRESSION_KEY: ExecutionParameter(type=float),
+      executor.EVAL_SAMPLE_KEY: ExecutionParameter(type=int, optional=True),
+      executor.EVAL_SAMPLE_SEED_KEY: ExecutionParameter(type=int, optional=True),
       # A fingerprint of the evaluation code: a change re-runs the evaluation (TFX caching).
       names.CODE_VERSION: ExecutionParameter(type=str, optional=True),
   }
@@ -48,6 +50,7 @@ class RetrievalEvaluator(base_component.BaseComponent):
                model: types.BaseChannel,
                min_top100: float, min_lift: float, max_regression: float,
                baseline_model: Optional[types.BaseChannel] = None,
+               eval_sample: int = 0, eval_sample_seed: int = 0,
                code_version: Optional[str] = None):
     """A RetrievalEvaluator.
 
@@ -59,12 +62,16 @@ class RetrievalEvaluator(base_component.BaseComponent):
       min_lift: how many times the most-popular list's top-100 the model must reach.
       max_regression: how far below the baseline's top-100 the model may be.
       baseline_model: the latest blessed model, evaluated on the same split; None: none yet.
+      eval_sample: how many eval ratings, a seeded sample, the model, the baseline and the
+        popularity list are ranked on (0: all).
+      eval_sample_seed: the sample's seed.
       code_version: a fingerprint of the evaluation's code, so that an edit re-runs it.
     """
     super().__init__(spec=RetrievalEvaluatorSpec(
         examples=examples, schema=schema, model=model, baseline_model=baseline_model,
         min_top100=float(min_top100), min_lift=float(min_lift),
         max_regression=float(max_regression),
+        eval_sample=int(eval_sample), eval_sample_seed=int(eval_sample_seed),
         code_version=code_version,
         evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
         blessing=types.Channel(type=standard_artifacts.ModelBlessing)))

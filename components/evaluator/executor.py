@@ -28,6 +28,8 @@ logger = logging.getLogger(f'{names.LOGGER}.evaluator')
 MIN_TOP100_KEY = 'min_top100'
 MIN_LIFT_KEY = 'min_lift'
 MAX_REGRESSION_KEY = 'max_regression'
+EVAL_SAMPLE_KEY = 'eval_sample'
+EVAL_SAMPLE_SEED_KEY = 'eval_sample_seed'
 # The ModelEvaluation's figures for a quick look in ML Metadata: <ranking>_top_<GATE_K>.
 QUICK_LOOK = ('model', 'popularity')
 
@@ -88,16 +90,25 @@ class Executor(evaluator_executor.Executor):
         optionally baseline_model (the latest blessed model), one artifact each.
       output_dict: evaluation (a ModelEvaluation) and blessing (a ModelBlessing).
       exec_properties: the gate's thresholds, MIN_TOP100_KEY, MIN_LIFT_KEY and
-        MAX_REGRESSION_KEY (gate.checks), and the code version (a cache key only).
+        MAX_REGRESSION_KEY (gate.checks), the eval sample's size and seed, EVAL_SAMPLE_KEY
+        and EVAL_SAMPLE_SEED_KEY (ranking.eval_sample; absent or 0: every eval rating), and
+        the code version (a cache key only).
     """
     model = artifact_utils.get_single_instance(input_dict[keys.MODEL_KEY])
     baseline = (input_dict.get(keys.BASELINE_MODEL_KEY) or [None])[0]
-    ratings = read_eval_ratings(
-        artifact_utils.get_single_instance(input_dict[keys.EXAMPLES_KEY]),
-        artifact_utils.get_single_instance(input_dict[keys.SCHEMA_KEY]))
+    ratings, sample = ranking.eval_sample(
+        read_eval_ratings(artifact_utils.get_single_instance(input_dict[keys.EXAMPLES_KEY]),
+                          artifact_utils.get_single_instance(input_dict[keys.SCHEMA_KEY])),
+        int(exec_properties.get(EVAL_SAMPLE_KEY) or 0),
+        int(exec_properties.get(EVAL_SAMPLE_SEED_KEY) or 0))
+    logger.info('Evaluating on %s of the %s eval ratings (--eval-sample, seed %s)',
+                f'{sample["ratings"]:,}', f'{sample["of"]:,}', sample['seed'])
     report = ranking.evaluate(
         ratings, ranking.ServedModel(path_utils.serving_model_path(model.uri)),
         ranking.ServedModel(path_utils.serving_model_path(baseline.uri)) if baseline else None)
+    sample[f'top_{names.GATE_K}_standard_error'] = ranking.standard_error(
+        report['top_k']['model'][names.GATE_KEY], sample['ratings'])
+    report['eval_sample'] = sample
     logger.info('%s', ranking.summary(report))
 
     checks = ranking.gate_checks(
